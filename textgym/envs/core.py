@@ -1,0 +1,286 @@
+"""The batched episode engine shared by :class:`TextGenerationEnv` and :class:`TextGenerationVectorEnv`.
+
+Both envs hold one :class:`EpisodeBatch` (the single env is a batch of one), so the token layout, the
+termination rules, the batched reward call and the info dicts are written once.
+
+Layout (``docs/design.md``): with ``P = max_prompt_tokens`` and ``T = max_new_tokens`` each slot is a row of
+``P + T`` ids. The prompt is left-padded into ``[0, P)``; generated token ``t`` goes to index ``P + t``. The
+attention mask is 1 exactly on real tokens.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from gymnasium import spaces
+
+from textgym import rewards as rewards_lib
+from textgym.prompts import PromptSource, as_prompt_source
+from textgym.tokenizers import TextTokenizer, load_tokenizer
+
+#: Signature of the optional per-step shaping reward:
+#: ``step_reward(input_ids [n, P+T], actions [n], num_new_tokens [n]) -> [n] floats``, called on the slots that
+#: took a token this step, after the token is written (so ``input_ids`` already holds it).
+StepReward = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[float]]
+
+
+@dataclass
+class EnvConfig:
+    """Everything an env needs, resolved from the constructor arguments (see :class:`TextGenerationEnv`)."""
+
+    prompt_source: PromptSource
+    reward: Any
+    tokenizer: TextTokenizer
+    max_prompt_tokens: int
+    max_new_tokens: int
+    step_reward: StepReward | None
+    allowed_token_ids: np.ndarray | None
+    reward_fallback: float | None
+    task_name: str | None
+
+
+def resolve_config(
+    *,
+    task: Any = None,
+    prompts: Any = None,
+    reward: Any = None,
+    tokenizer: Any = None,
+    max_prompt_tokens: int | None = None,
+    max_new_tokens: int | None = None,
+    step_reward: StepReward | None = None,
+    allowed_token_ids: Sequence[int] | None = None,
+    reward_fallback: float | None = None,
+    split: str = "train",
+    unknown_kwargs: dict[str, Any] | None = None,
+    known_kwargs: Sequence[str] = (),
+) -> EnvConfig:
+    """Fill in a task's defaults and validate every argument, with errors that name the fix."""
+    from textgym.envs.tasks import get_task
+
+    if unknown_kwargs:
+        name = next(iter(unknown_kwargs))
+        close = difflib.get_close_matches(name, known_kwargs, n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise TypeError(
+            f"textgym env got unknown keyword argument(s) {sorted(unknown_kwargs)}.{hint} "
+            f"Accepted arguments: {', '.join(known_kwargs)}."
+        )
+    spec = get_task(task) if task is not None else None
+    if prompts is None and spec is None:
+        raise ValueError(
+            "A textgym env needs prompts: pass `task=` (one of the built-in tasks) or `prompts=` "
+            "(a list of dicts with a 'prompt' key, a .jsonl path or a datasets.Dataset)."
+        )
+    if reward is None and spec is None:
+        raise ValueError(
+            "A textgym env needs a reward: pass `reward=` (a registered reward name, a callable "
+            "`reward(prompts, completions, **fields) -> list[float]`, or {name: weight})."
+        )
+    prompt_source = as_prompt_source(prompts if prompts is not None else spec.load_prompts(split))
+    reward_fn = rewards_lib.make(reward if reward is not None else spec.reward)
+    tok = load_tokenizer(tokenizer)
+    P = max_prompt_tokens if max_prompt_tokens is not None else (spec.max_prompt_tokens if spec else 64)
+    T = max_new_tokens if max_new_tokens is not None else (spec.max_new_tokens if spec else 32)
+    for arg, value in (("max_prompt_tokens", P), ("max_new_tokens", T)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
+    allowed = None
+    if allowed_token_ids is None and spec is not None and spec.allowed_tokens is not None:
+        allowed_token_ids = spec.allowed_tokens(tok)
+    if allowed_token_ids is not None:
+        allowed = np.unique(np.asarray(list(allowed_token_ids), dtype=np.int64))
+        if allowed.size == 0 or allowed.min() < 0 or allowed.max() >= tok.vocab_size:
+            raise ValueError(
+                f"allowed_token_ids must be non-empty ids in [0, {tok.vocab_size}); got {allowed_token_ids!r}."
+            )
+        allowed = np.union1d(allowed, [tok.eos_token_id])  # an episode must always be able to end
+    if step_reward is not None and not callable(step_reward):
+        raise TypeError(f"step_reward must be callable(input_ids, actions, num_new_tokens), got {step_reward!r}.")
+    return EnvConfig(
+        prompt_source=prompt_source,
+        reward=reward_fn,
+        tokenizer=tok,
+        max_prompt_tokens=int(P),
+        max_new_tokens=int(T),
+        step_reward=step_reward,
+        allowed_token_ids=allowed,
+        reward_fallback=reward_fallback,
+        task_name=spec.name if spec is not None else None,
+    )
+
+
+def observation_space(cfg: EnvConfig) -> spaces.Dict:
+    """The Dict observation of one slot: token ids and attention mask, both int64 of shape (P + T,)."""
+    length = cfg.max_prompt_tokens + cfg.max_new_tokens
+    return spaces.Dict(
+        {
+            "input_ids": spaces.Box(0, cfg.tokenizer.vocab_size - 1, shape=(length,), dtype=np.int64),
+            "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64),
+        }
+    )
+
+
+def check_actions(actions: Any, n: int, vocab_size: int) -> np.ndarray:
+    """Validate a batch of token-id actions and return them as an int64 array of shape (n,)."""
+    arr = np.asarray(actions)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        raise TypeError(
+            f"Actions must be integer token ids, got dtype {arr.dtype} ({actions!r:.80}). "
+            "Pass an int / np.int64 (e.g. `int(action)`), not a float or a string."
+        )
+    if arr.size != n:
+        raise ValueError(f"Expected {n} action(s), one per env slot, got shape {arr.shape}.")
+    arr = arr.reshape(n).astype(np.int64)
+    bad = (arr < 0) | (arr >= vocab_size)
+    if bad.any():
+        raise ValueError(
+            f"Action {int(arr[bad][0])} is outside the action space Discrete({vocab_size}): token ids run from "
+            f"0 to {vocab_size - 1}. Check that the policy's vocabulary matches the env's tokenizer."
+        )
+    return arr
+
+
+class EpisodeBatch:
+    """N episodes of token generation in the fixed ``(P + T)`` layout.
+
+    The engine does no sampling of its own except choosing prompts, for which it uses the ``rng`` passed in,
+    so that the owning env's ``np_random`` makes resets reproducible.
+    """
+
+    def __init__(self, cfg: EnvConfig, num_slots: int):
+        self.cfg = cfg
+        self.n = num_slots
+        self.P, self.T = cfg.max_prompt_tokens, cfg.max_new_tokens
+        self.pad_id, self.eos_id = cfg.tokenizer.pad_token_id, cfg.tokenizer.eos_token_id
+        self.input_ids = np.full((num_slots, self.P + self.T), self.pad_id, dtype=np.int64)
+        self.attention_mask = np.zeros((num_slots, self.P + self.T), dtype=np.int64)
+        self.num_new_tokens = np.zeros(num_slots, dtype=np.int64)
+        self.prompt_index = np.full(num_slots, -1, dtype=np.int64)
+        self.terminated = np.zeros(num_slots, dtype=bool)
+        self.truncated = np.zeros(num_slots, dtype=bool)
+        self.started = np.zeros(num_slots, dtype=bool)
+        self._encoded: dict[int, np.ndarray] = {}  # prompt index -> ids, so each prompt is tokenized once
+        self._warned_truncation = False
+
+    # ---------------------------------------------------------------- prompts
+    def encode_prompt(self, index: int) -> np.ndarray:
+        ids = self._encoded.get(index)
+        if ids is None:
+            text = self.cfg.prompt_source[index]["prompt"]
+            ids = np.asarray(self.cfg.tokenizer.encode(text), dtype=np.int64)
+            if ids.size == 0:
+                raise ValueError(
+                    f"Prompt {index} ({text!r:.60}) encodes to zero tokens; give it some text the tokenizer knows."
+                )
+            if ids.size > self.P:
+                # Keep the end of the prompt: it is what the completion continues. Documented in the env table.
+                if not self._warned_truncation:
+                    warnings.warn(
+                        f"Prompt {index} has {ids.size} tokens, more than max_prompt_tokens={self.P}; its first "
+                        f"{ids.size - self.P} tokens are dropped (textgym keeps the end of a prompt). Raise "
+                        "max_prompt_tokens to keep whole prompts. (Warned once per env.)",
+                        stacklevel=4,
+                    )
+                    self._warned_truncation = True
+                ids = ids[-self.P :]
+            self._encoded[index] = ids
+        return ids
+
+    def reset_slots(self, slots: np.ndarray, prompt_indices: np.ndarray) -> None:
+        """Start new episodes in ``slots`` with the given prompt indices."""
+        for slot, index in zip(slots, prompt_indices):
+            ids = self.encode_prompt(int(index))
+            self.input_ids[slot] = self.pad_id
+            self.attention_mask[slot] = 0
+            self.input_ids[slot, self.P - ids.size : self.P] = ids
+            self.attention_mask[slot, self.P - ids.size : self.P] = 1
+            self.prompt_index[slot] = index
+        self.num_new_tokens[slots] = 0
+        self.terminated[slots] = False
+        self.truncated[slots] = False
+        self.started[slots] = True
+
+    def sample_prompt_indices(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return rng.integers(0, len(self.cfg.prompt_source), size=count)
+
+    def check_prompt_indices(self, indices: Any, count: int) -> np.ndarray:
+        arr = np.asarray(indices)
+        n = len(self.cfg.prompt_source)
+        if arr.shape != (count,) or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"options['prompt_indices'] must be {count} integers, got {indices!r:.80}.")
+        if arr.min() < 0 or arr.max() >= n:
+            raise ValueError(f"options['prompt_indices'] must lie in [0, {n}) (the prompt source has {n} prompts).")
+        return arr.astype(np.int64)
+
+    # ---------------------------------------------------------------- stepping
+    def append(self, slots: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write one token into each of ``slots``; return the slots that just terminated / truncated."""
+        positions = self.P + self.num_new_tokens[slots]
+        self.input_ids[slots, positions] = actions
+        self.attention_mask[slots, positions] = 1
+        self.num_new_tokens[slots] += 1
+        self.terminated[slots] = actions == self.eos_id
+        self.truncated[slots] = ~self.terminated[slots] & (self.num_new_tokens[slots] >= self.T)
+        return self.terminated[slots], self.truncated[slots]
+
+    def step_rewards(self, slots: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        if self.cfg.step_reward is None or slots.size == 0:
+            return np.zeros(slots.size)
+        values = np.asarray(
+            self.cfg.step_reward(self.input_ids[slots], actions, self.num_new_tokens[slots]), dtype=np.float64
+        )
+        if values.shape != (slots.size,) or not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"step_reward {getattr(self.cfg.step_reward, '__qualname__', self.cfg.step_reward)!r} must "
+                f"return {slots.size} finite floats, one per slot; got {values!r:.100}."
+            )
+        return values
+
+    # ---------------------------------------------------------------- text and rewards
+    def prompt_text(self, slot: int) -> str:
+        return self.cfg.prompt_source[int(self.prompt_index[slot])]["prompt"]
+
+    def completion_ids(self, slot: int) -> np.ndarray:
+        ids = self.input_ids[slot, self.P : self.P + self.num_new_tokens[slot]]
+        return ids[:-1] if self.terminated[slot] else ids  # the EOS token is not part of the text
+
+    def completion_text(self, slot: int) -> str:
+        return self.cfg.tokenizer.decode(self.completion_ids(slot).tolist())
+
+    def score(self, slots: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], list[str], list[str]]:
+        """One batched reward call for the finished ``slots``: (total, components, prompts, completions)."""
+        records = [self.cfg.prompt_source[int(self.prompt_index[s])] for s in slots]
+        prompts = [r["prompt"] for r in records]
+        completions = [self.completion_text(s) for s in slots]
+        fields = {k: [r[k] for r in records] for k in self.cfg.prompt_source.field_names if k != "prompt"}
+        total, components = rewards_lib.score(
+            self.cfg.reward, prompts, completions, fields, fallback=self.cfg.reward_fallback
+        )
+        return total, components, prompts, completions
+
+    def observation(self, slots: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+        return {"input_ids": self.input_ids[slots].copy(), "attention_mask": self.attention_mask[slots].copy()}
+
+    def action_mask(self) -> np.ndarray:
+        """bool [vocab_size]: which tokens the task allows (all of them unless the task constrains tokens)."""
+        mask = np.zeros(self.cfg.tokenizer.vocab_size, dtype=bool)
+        if self.cfg.allowed_token_ids is None:
+            mask[:] = True
+        else:
+            mask[self.cfg.allowed_token_ids] = True
+        return mask
+
+    def render_slot(self, slot: int) -> str:
+        """Prompt, then the completion so far in brackets, e.g. ``Q: 2 + 3 = ? A: [ 5]<eos>``."""
+        if not self.started[slot]:
+            return "(not started: call reset())"
+        text = self.prompt_text(slot) + "[" + self.completion_text(slot) + "]"
+        if self.terminated[slot]:
+            text += "<eos>"
+        elif self.truncated[slot]:
+            text += "<truncated>"
+        return text

@@ -1,0 +1,143 @@
+"""The built-in tasks: prompts, reward and lengths behind each registered id (the ids: ``envs_registry.py``).
+
+Every task ships data that textgym generates itself (:mod:`textgym.data`), so every id works offline; every
+field can be overridden per env (``gym.make("textgym/QA-v0", prompts="my.jsonl", reward="exact_match")``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Task:
+    """One built-in task.
+
+    Attributes:
+        name: short name (``"sentiment"``); also the name of its data in :mod:`textgym.data`.
+        summary: one line for ``textgym envs`` and the README table.
+        reward: reward spec passed to :func:`textgym.rewards.make` (name, callable or ``{name: weight}``).
+        reward_doc: what the reward measures and its range.
+        fields: the prompt record fields the reward reads.
+        max_prompt_tokens: ``P``, prompt slots in the observation.
+        max_new_tokens: ``T``, the new-token limit (truncation).
+        allowed_tokens: optional ``tokenizer -> token ids`` the task restricts actions to (EOS is always added).
+    """
+
+    name: str
+    summary: str
+    reward: Any
+    reward_doc: str
+    fields: tuple[str, ...] = ()
+    max_prompt_tokens: int = 64
+    max_new_tokens: int = 24
+    allowed_tokens: Callable[[Any], np.ndarray] | None = None
+
+    def load_prompts(self, split: str = "train") -> list[dict]:
+        from textgym.data import load_task_data
+
+        return load_task_data(self.name, split=split)
+
+
+def numeric_tokens(tokenizer: Any) -> np.ndarray:
+    """Token ids whose text is made only of digits, minus signs and spaces (for answer-only arithmetic)."""
+    ids = []
+    for i in range(tokenizer.vocab_size):
+        text = tokenizer.decode([i], skip_special_tokens=True)
+        if text.strip() and all(c.isdigit() or c in " -" for c in text):
+            ids.append(i)
+    return np.asarray(ids, dtype=np.int64)
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            name="arithmetic",
+            summary="Answer small arithmetic problems; verifiable numeric reward.",
+            reward="numeric_match",
+            reward_doc="1 if the first number in the completion equals `answer`, else 0.",
+            fields=("answer",),
+            max_prompt_tokens=24,
+            max_new_tokens=6,
+        ),
+        Task(
+            name="sentiment",
+            summary="Continue a review positively (RL4LMs' IMDB task shape); VADER reward with a repetition penalty.",
+            reward={"sentiment": 1.0, "repetition": 1.0},
+            reward_doc="VADER positivity in [0, 1] plus a repeated-bigram penalty in [-1, 0].",
+            max_prompt_tokens=32,
+            max_new_tokens=20,
+        ),
+        Task(
+            name="keywords",
+            summary="Write a sentence that uses the given concepts (CommonGen's shape).",
+            reward={"keywords": 1.0, "repetition": 0.5},
+            reward_doc="Fraction of `keywords` used in [0, 1] plus half a repeated-bigram penalty.",
+            fields=("keywords", "references"),
+            max_prompt_tokens=32,
+            max_new_tokens=24,
+        ),
+        Task(
+            name="summarize",
+            summary="Summarize a short article in one sentence; ROUGE-L reward.",
+            reward="rouge",
+            reward_doc="ROUGE-L F-measure against `references`, in [0, 1].",
+            fields=("references",),
+            max_prompt_tokens=128,
+            max_new_tokens=32,
+        ),
+        Task(
+            name="translate",
+            summary="Translate simple English sentences to French; BLEU + chrF reward.",
+            reward={"bleu": 0.5, "chrf": 0.5},
+            reward_doc="Mean of sentence BLEU and chrF against `references`, in [0, 1].",
+            fields=("references",),
+            max_prompt_tokens=48,
+            max_new_tokens=24,
+        ),
+        Task(
+            name="qa",
+            summary="Answer a question from a short passage; SQuAD token-F1 reward.",
+            reward="token_f1",
+            reward_doc="SQuAD token F1 of the completion against `answer`, in [0, 1].",
+            fields=("answer", "references"),
+            max_prompt_tokens=128,
+            max_new_tokens=12,
+        ),
+        Task(
+            name="dialogue",
+            summary="Reply to a message in a target tone (polite, apologetic, enthusiastic, positive).",
+            reward={"tone": 1.0, "repetition": 0.5},
+            reward_doc="Tone score in [0, 1] for the sample's `tone` plus half a repeated-bigram penalty.",
+            fields=("tone", "references"),
+            max_prompt_tokens=48,
+            max_new_tokens=24,
+        ),
+        Task(
+            name="format",
+            summary="Follow a length or structure instruction (exact word counts, comma-separated lists).",
+            reward="format_or_length",
+            reward_doc="1 if the completion matches the sample's `pattern` / hits `target_words`, decaying with distance.",
+            fields=("target_words", "pattern"),
+            max_prompt_tokens=32,
+            max_new_tokens=20,
+        ),
+    )
+}
+
+
+def get_task(task: str | Task) -> Task:
+    """Look a task up by name (``"qa"``) or env id (``"textgym/QA-v0"``); a clear error lists the choices."""
+    from envs_registry import BUILTIN_ENVS
+
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, str):
+        name = BUILTIN_ENVS.get(task, task).lower()
+        if name in TASKS:
+            return TASKS[name]
+    raise ValueError(f"Unknown textgym task {task!r}. Built-in tasks: {', '.join(TASKS)}.")

@@ -1,0 +1,162 @@
+"""``TextGenerationEnv``: one episode of token generation as a Gymnasium env."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from textgym.envs.core import EpisodeBatch, StepReward, check_actions, observation_space, resolve_config
+
+ENV_KWARGS = (
+    "task",
+    "prompts",
+    "reward",
+    "tokenizer",
+    "max_prompt_tokens",
+    "max_new_tokens",
+    "step_reward",
+    "allowed_token_ids",
+    "reward_fallback",
+    "split",
+    "render_mode",
+)
+
+
+class TextGenerationEnv(gym.Env):
+    """Generate a completion for a prompt, one token per step; a reward function scores the finished text.
+
+    ## Description
+    Each episode draws a prompt from the prompt source, and the agent writes the completion token by token.
+    When the episode ends, the reward function scores ``(prompt, completion)`` together with the prompt
+    record's other fields (references, answers, keywords...). Registered tasks (``envs_registry.py``) fix the
+    prompts and the reward; any of them can be overridden through ``gym.make`` keyword arguments.
+
+    ## Action space
+    ``Discrete(vocab_size)``: the id of the next token in the env's tokenizer.
+
+    ## Observation space
+    ``Dict(input_ids=Box(0, vocab_size - 1, (P + T,), int64), attention_mask=Box(0, 1, (P + T,), int64))`` with
+    ``P = max_prompt_tokens`` and ``T = max_new_tokens``. The prompt is left-padded into ``[0, P)`` (its last
+    token at index ``P - 1``); generated token ``t`` sits at ``P + t``; the mask is 1 exactly on real tokens.
+
+    ## Rewards
+    On the final step, the task reward of the decoded completion (EOS excluded); 0 on other steps, plus the
+    optional ``step_reward`` shaping on every step. ``info["reward_components"]`` holds each component of a
+    combined reward on the final step.
+
+    ## Starting state
+    A prompt drawn uniformly from the prompt source with the env's ``np_random`` (``reset(seed=...)`` makes it
+    reproducible), or the one chosen by ``reset(options={"prompt_index": i})``. Prompts longer than ``P``
+    tokens keep their last ``P`` tokens, with a warning.
+
+    ## Episode end
+    * ``terminated``: the agent emitted the tokenizer's EOS token.
+    * ``truncated``: ``max_new_tokens`` tokens were generated without EOS.
+    Stepping after the end raises ``RuntimeError``: call ``reset()``.
+
+    ## Arguments
+    * ``task``: a built-in task name (``"sentiment"``) providing default prompts, reward and lengths.
+    * ``prompts``: a task name, a list of dicts with a ``"prompt"`` key (other keys reach the reward as keyword
+      lists), a ``.jsonl`` path, or a ``datasets.Dataset``.
+    * ``reward``: a registered reward name, a callable ``reward(prompts, completions, **fields)``, or
+      ``{reward: weight}`` for a weighted combination (see :mod:`textgym.rewards`).
+    * ``tokenizer``: a local sentencepiece ``.model`` file or HF tokenizer directory; default: textgym's own.
+    * ``max_prompt_tokens`` / ``max_new_tokens``: ``P`` and ``T`` above.
+    * ``step_reward``: optional shaping, ``step_reward(input_ids[n, P+T], actions[n], num_new_tokens[n]) -> [n]``.
+    * ``allowed_token_ids``: restrict the task to these tokens (EOS always allowed); see :meth:`action_masks`.
+    * ``reward_fallback``: if set, a reward that raises or returns NaN gives this value (with a warning)
+      instead of stopping the episode with an error.
+    * ``split``: ``"train"`` or ``"test"``, which half of a built-in task's data (ignored with ``prompts=``).
+    * ``render_mode``: ``"ansi"`` (``render()`` returns the text) or ``"human"`` (prints it).
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        task: str | None = None,
+        prompts: Any = None,
+        reward: Any = None,
+        tokenizer: Any = None,
+        max_prompt_tokens: int | None = None,
+        max_new_tokens: int | None = None,
+        step_reward: StepReward | None = None,
+        allowed_token_ids: Sequence[int] | None = None,
+        reward_fallback: float | None = None,
+        split: str = "train",
+        render_mode: str | None = None,
+        **unknown: Any,
+    ):
+        self.config = resolve_config(
+            task=task,
+            prompts=prompts,
+            reward=reward,
+            tokenizer=tokenizer,
+            max_prompt_tokens=max_prompt_tokens,
+            max_new_tokens=max_new_tokens,
+            step_reward=step_reward,
+            allowed_token_ids=allowed_token_ids,
+            reward_fallback=reward_fallback,
+            split=split,
+            unknown_kwargs=unknown,
+            known_kwargs=ENV_KWARGS,
+        )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}.")
+        self.render_mode = render_mode
+        self.tokenizer = self.config.tokenizer
+        self.prompt_source = self.config.prompt_source
+        self.max_prompt_tokens, self.max_new_tokens = self.config.max_prompt_tokens, self.config.max_new_tokens
+        self.observation_space = observation_space(self.config)
+        self.action_space = spaces.Discrete(self.tokenizer.vocab_size)
+        self._batch = EpisodeBatch(self.config, 1)
+        self._slot = np.zeros(1, dtype=np.int64)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "prompt_index" in options:
+            index = self._batch.check_prompt_indices([options["prompt_index"]], 1)
+        else:
+            index = self._batch.sample_prompt_indices(self.np_random, 1)
+        self._batch.reset_slots(self._slot, index)
+        info = {"prompt": self._batch.prompt_text(0), "prompt_index": int(index[0])}
+        if self.render_mode == "human":
+            self.render()
+        return self._batch.observation(0), info
+
+    def step(self, action: Any):
+        batch = self._batch
+        if not batch.started[0]:
+            raise RuntimeError("step() called before reset(): call env.reset() to start an episode.")
+        if batch.terminated[0] or batch.truncated[0]:
+            raise RuntimeError("step() called after the episode ended: call env.reset() to start a new one.")
+        actions = check_actions(action, 1, self.tokenizer.vocab_size)
+        terminated, truncated = batch.append(self._slot, actions)
+        reward = float(batch.step_rewards(self._slot, actions)[0])
+        info: dict[str, Any] = {"num_new_tokens": int(batch.num_new_tokens[0])}
+        if terminated[0] or truncated[0]:
+            total, components, prompts, completions = batch.score(self._slot)
+            reward += float(total[0])
+            info.update(
+                prompt=prompts[0],
+                completion=completions[0],
+                reward_components={k: float(v[0]) for k, v in components.items()},
+            )
+        if self.render_mode == "human":
+            self.render()
+        return self._batch.observation(0), reward, bool(terminated[0]), bool(truncated[0]), info
+
+    def action_masks(self) -> np.ndarray:
+        """bool ``[vocab_size]``: the tokens this task allows (all True unless constrained). MaskablePPO reads it."""
+        return self._batch.action_mask()
+
+    def render(self) -> str | None:
+        text = self._batch.render_slot(0)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
