@@ -1,0 +1,166 @@
+"""Training configs: per-task YAML files shipped in ``textgym/configs/`` (rl-zoo style), overridable per field.
+
+A config is a nested dict with four sections, each validated against the code that consumes it:
+
+* top level: ``env`` (id), ``model`` (``"default"`` or a local model dir), ``tokenizer``, ``seed``,
+  ``output_dir``, ``num_envs``, ``total_timesteps``.
+* ``env_kwargs``: extra ``gym.make_vec`` keyword arguments (``max_new_tokens``...).
+* ``sft``: the supervised warm start (:func:`agents.ppo.sft.SFTConfig` fields).
+* ``ppo``: :class:`agents.ppo.TokenPPO` constructor arguments (checked against its signature).
+
+Command-line overrides are ``dotted.key=value`` strings parsed as YAML scalars (``ppo.learning_rate=3e-5``,
+``sft.epochs=0``, ``env_kwargs.max_new_tokens=16``).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+#: Top-level keys and the types they accept.
+TOP_LEVEL: dict[str, tuple[type, ...]] = {
+    "env": (str,),
+    "model": (str,),
+    "tokenizer": (str, type(None)),
+    "seed": (int,),
+    "output_dir": (str, type(None)),
+    "num_envs": (int,),
+    "total_timesteps": (int,),
+    "env_kwargs": (dict,),
+    "sft": (dict,),
+    "ppo": (dict,),
+}
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-5`` (no dot) as a float, as people write learning rates."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key and the fix."""
+
+
+def available_configs() -> dict[str, Path]:
+    """Shipped config name (file stem, e.g. ``"sentiment"``) -> path."""
+    return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.yaml"))}
+
+
+def load_config(name_or_path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Load a shipped config by name (``"sentiment"``) or a YAML file by path, then apply ``overrides``."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        shipped = available_configs()
+        if str(name_or_path) not in shipped:
+            close = difflib.get_close_matches(str(name_or_path), shipped, n=3)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"No config named {str(name_or_path)!r}.{hint} Shipped configs: {', '.join(shipped)}; "
+                "or pass a path to a .yaml file."
+            )
+        path = shipped[str(name_or_path)]
+    if not path.is_file():
+        raise ConfigError(f"Config file {str(path)!r} does not exist.")
+    try:
+        config = yaml.load(path.read_text(), Loader=_Loader) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {e}") from e
+    if not isinstance(config, dict):
+        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of keys to values, got {type(config).__name__}.")
+    return apply_overrides(config, overrides)
+
+
+def parse_scalar(raw: str, context: str = "") -> Any:
+    """A YAML scalar, except that ``3e-4`` is a float (YAML 1.1 would read it as a string)."""
+    try:
+        return yaml.load(raw, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Override {context!r}: cannot parse value {raw!r}: {e}") from e
+
+
+def apply_overrides(config: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``config`` with each ``dotted.key=value`` override applied (values parsed as YAML)."""
+    config = copy.deepcopy(config)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Override {item!r} must look like key=value, e.g. ppo.learning_rate=3e-5.")
+        key, raw = item.split("=", 1)
+        value = parse_scalar(raw, item)
+        parts = key.strip().split(".")
+        node = config
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override {item!r}: {part!r} is not a section.")
+        node[parts[-1]] = value
+    return config
+
+
+def _check_keys(section: str, given: dict[str, Any], allowed: Iterable[str]) -> None:
+    allowed = list(allowed)
+    for key in given:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            where = f"in section {section!r}" if section else "at the top level"
+            raise ConfigError(f"Unknown config key {key!r} {where}.{hint} Valid keys: {', '.join(sorted(allowed))}.")
+
+
+def signature_defaults(fn: Callable) -> dict[str, Any]:
+    """Parameter name -> default for a callable's keyword parameters (``inspect.Parameter.empty`` if none)."""
+    params = inspect.signature(fn).parameters
+    return {
+        name: p.default
+        for name, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in ("self",)
+    }
+
+
+def _check_type(section: str, key: str, value: Any, default: Any) -> None:
+    """Values must have the default's type (ints are accepted where floats are expected)."""
+    if default is inspect.Parameter.empty or default is None or value is None:
+        return
+    expected = type(default)
+    ok = isinstance(value, expected) or (expected is float and isinstance(value, int) and not isinstance(value, bool))
+    if expected is int and isinstance(value, bool):
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"Config key {section + '.' if section else ''}{key} must be a {expected.__name__} "
+            f"(like its default {default!r}), got {value!r} ({type(value).__name__})."
+        )
+
+
+def validate_config(config: dict[str, Any], ppo_class: Callable | None = None, sft_class: Callable | None = None) -> None:
+    """Raise :class:`ConfigError` on an unknown key or a wrongly typed value anywhere in ``config``."""
+    _check_keys("", config, TOP_LEVEL)
+    for key, value in config.items():
+        if not isinstance(value, TOP_LEVEL[key]):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in TOP_LEVEL[key])
+            raise ConfigError(f"Config key {key} must be a {names}, got {value!r} ({type(value).__name__}).")
+    for section, cls in (("ppo", ppo_class), ("sft", sft_class)):
+        if cls is None or section not in config:
+            continue
+        defaults = signature_defaults(cls)
+        _check_keys(section, config[section], [k for k in defaults if k not in ("policy", "env")])
+        for key, value in config[section].items():
+            _check_type(section, key, value, defaults[key])
+
+
+def save_config(config: dict[str, Any], path: str | Path) -> None:
+    """Write the resolved config (what a run actually used) as YAML."""
+    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
