@@ -1,0 +1,118 @@
+"""Advantages: GAE over per-token rewards (critic) and group baselines (GRPO, RLOO; critic-free).
+
+All tensors are ``[B, T]`` over the response tokens of ``B`` sequences, with ``mask[b, t] = 1`` on the tokens
+sequence ``b`` actually generated (its EOS included). Theory: ``docs/theory.md`` sections "GAE" and "Group
+baselines".
+"""
+
+from __future__ import annotations
+
+import torch
+
+GROUP_BASELINES = ("grpo", "rloo")
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over the entries where ``mask`` is 1 (0 when the mask is empty)."""
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unbiased variance of ``x`` over the masked entries (0 with fewer than two of them)."""
+    mask = mask.to(x.dtype)
+    n = mask.sum()
+    mean = (x * mask).sum() / n.clamp(min=1.0)
+    return (((x - mean) ** 2) * mask).sum() / (n - 1).clamp(min=1.0)
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+    """Normalise ``x`` to zero mean / unit variance over the valid tokens; padded entries come back as 0.
+
+    Args:
+        x: values ``[B, T]``.
+        mask: 1 on valid entries.
+        shift_mean: subtract the mean (``False`` only rescales, keeping the sign of every entry).
+        eps: added to the variance.
+    """
+    mean, var = masked_mean(x, mask), masked_var(x, mask)
+    out = (x - mean) * torch.rsqrt(var + eps)
+    if not shift_mean:
+        out = out + mean * torch.rsqrt(var + eps)
+    return out * mask.to(x.dtype)
+
+
+def compute_gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0, gae_lambda: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation along each sequence's response tokens.
+
+    ``delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)`` with ``V = 0`` after the last valid token (every episode
+    ends inside the buffer: EOS terminates, the token limit truncates and the reward is given then, so there
+    is nothing to bootstrap), and ``A_t = delta_t + gamma * lam * A_{t+1}``.
+
+    Args:
+        rewards: per-token rewards ``r_t`` ``[B, T]`` (KL penalty on every token plus the task reward on the last).
+        values: critic values ``V(s_t)`` ``[B, T]`` of the state before token ``t``.
+        mask: 1 on generated tokens. Valid tokens must be a prefix of each row.
+        gamma: discount (1.0: the task reward is about the whole text).
+        gae_lambda: GAE ``lambda``.
+
+    Returns:
+        ``(advantages, returns)``, both ``[B, T]`` and 0 on padding; ``returns = advantages + values``.
+    """
+    if rewards.shape != values.shape or rewards.shape != mask.shape:
+        raise ValueError(f"rewards, values and mask must share a shape, got {rewards.shape}, {values.shape}, {mask.shape}.")
+    maskf = mask.to(values.dtype)
+    values = values * maskf
+    rewards = rewards * maskf
+    advantages = torch.zeros_like(values)
+    last = torch.zeros_like(values[:, 0])
+    num_tokens = values.shape[1]
+    for t in reversed(range(num_tokens)):
+        next_value = values[:, t + 1] if t + 1 < num_tokens else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last = (delta + gamma * gae_lambda * last) * maskf[:, t]
+        advantages[:, t] = last
+    return advantages, (advantages + values) * maskf
+
+
+def group_advantages(scores: torch.Tensor, group_size: int, method: str = "grpo", eps: float = 1e-6) -> torch.Tensor:
+    """Critic-free baselines from ``G = group_size`` completions of the same prompt.
+
+    The rows of ``scores`` are grouped consecutively: rows ``[g*G, (g+1)*G)`` answer the same prompt.
+
+    * ``"grpo"`` (DeepSeekMath): ``A_i = (R_i - mean_g R) / (std_g R + eps)``.
+    * ``"rloo"`` (Ahmadian et al. 2024): ``A_i = R_i - mean_{j != i} R_j = G/(G-1) * (R_i - mean_g R)``, the
+      leave-one-out baseline, unbiased because ``R_i`` is not in its own baseline.
+
+    Args:
+        scores: one scalar return per sequence ``[B]`` (task reward, minus the summed KL penalty if any).
+        group_size: ``G`` >= 2, dividing ``B``.
+        method: ``"grpo"`` or ``"rloo"``.
+        eps: keeps GRPO finite when a group's scores are all equal (its advantages are then 0).
+
+    Returns:
+        ``[B]`` advantages, one per sequence (broadcast over its tokens by the caller).
+    """
+    if method not in GROUP_BASELINES:
+        raise ValueError(f"baseline must be one of {GROUP_BASELINES} (or 'gae'), got {method!r}.")
+    if group_size < 2:
+        raise ValueError(f"Group baselines need group_size >= 2 completions per prompt, got {group_size}.")
+    if scores.ndim != 1 or scores.numel() % group_size:
+        raise ValueError(f"scores must be 1-D with a length divisible by group_size={group_size}, got {tuple(scores.shape)}.")
+    grouped = scores.view(-1, group_size)
+    mean = grouped.mean(dim=1, keepdim=True)
+    if method == "grpo":
+        adv = (grouped - mean) / (grouped.std(dim=1, keepdim=True) + eps)
+    else:
+        adv = (grouped - mean) * group_size / (group_size - 1)
+    return adv.reshape(-1)
+
+
+def explained_variance(y_pred: torch.Tensor, y_true: torch.Tensor, mask: torch.Tensor) -> float:
+    """``1 - Var[y_true - y_pred] / Var[y_true]`` over valid tokens (SB3's diagnostic; nan if Var[y_true] = 0)."""
+    var_y = masked_var(y_true, mask)
+    if var_y.item() == 0:
+        return float("nan")
+    return float(1.0 - masked_var(y_true - y_pred, mask) / var_y)

@@ -1,0 +1,59 @@
+"""PPO's losses over the response tokens of a minibatch of sequences (all ``[B, T]`` with a ``mask``).
+
+Theory: ``docs/theory.md`` sections "The importance-sampling ratio" and "Clipping as a trust region".
+"""
+
+from __future__ import annotations
+
+import torch
+
+from agents.ppo.advantages import masked_mean
+
+
+def clipped_policy_loss(
+    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_range: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """PPO's clipped surrogate ``-E[min(rho A, clip(rho, 1 - eps, 1 + eps) A)]``, ``rho = exp(logp - old_logp)``.
+
+    Args:
+        logp: log-probs of the taken tokens under the current policy (differentiable).
+        old_logp: their log-probs under the policy that sampled them (rollout time, constant).
+        advantages: per-token advantages ``A_t``.
+        mask: 1 on valid tokens; the loss is a mean over them (token-level normalisation).
+        clip_range: ``eps``.
+
+    Returns:
+        ``(loss, stats)`` with ``stats``: ``clip_fraction`` (share of tokens whose ratio was clipped),
+        ``approx_kl`` (``E[(rho - 1) - log rho]``, the k3 estimate of KL(old || new)), ``ratio_mean``.
+    """
+    log_ratio = logp - old_logp
+    ratio = torch.exp(log_ratio)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages
+    loss = -masked_mean(torch.min(unclipped, clipped), mask)
+    with torch.no_grad():
+        stats = {
+            "clip_fraction": masked_mean(((ratio - 1.0).abs() > clip_range).float(), mask).item(),
+            "approx_kl": masked_mean(torch.expm1(log_ratio) - log_ratio, mask).item(),
+            "ratio_mean": masked_mean(ratio, mask).item(),
+        }
+    return loss, stats
+
+
+def clipped_value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip_range_vf: float | None
+) -> torch.Tensor:
+    """``0.5 * E[max((V - R)^2, (V_clip - R)^2)]`` with ``V_clip = V_old + clip(V - V_old, -eps_v, eps_v)``.
+
+    Args:
+        values: current critic values (differentiable).
+        old_values: values at rollout time.
+        returns: GAE returns (targets).
+        mask: 1 on valid tokens.
+        clip_range_vf: ``eps_v``; ``None`` disables value clipping (plain squared error).
+    """
+    unclipped = (values - returns) ** 2
+    if clip_range_vf is None:
+        return 0.5 * masked_mean(unclipped, mask)
+    values_clipped = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
+    return 0.5 * masked_mean(torch.max(unclipped, (values_clipped - returns) ** 2), mask)
