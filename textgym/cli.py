@@ -1,0 +1,160 @@
+"""The ``textgym`` command: train, sft, eval, generate, envs, tokenizer train.
+
+Every subcommand's ``--help`` lists all its options. Training runs read a YAML config (shipped per task in
+``textgym/configs/``, or your own file) and take ``key=value`` overrides, e.g.::
+
+    textgym train                                   # the default task, default config
+    textgym train --config arithmetic ppo.learning_rate=3e-5 seed=1
+    textgym train --resume runs/sentiment-seed0     # continue an interrupted run
+    textgym eval runs/sentiment-seed0 --episodes 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DEFAULT_CONFIG = "sentiment"
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="supervised warm start, then TokenPPO on a task; writes a run directory",
+        description="Train a policy on a textgym task: supervised warm start (cached), then TokenPPO. The run "
+        "directory gets the final model (a Hugging Face directory), checkpoints, progress.csv, tensorboard "
+        "scalars, curves.png and the resolved config.",
+    )
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. ppo.learning_rate=3e-5")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"a shipped config name or a .yaml path (default: {DEFAULT_CONFIG})")
+    p.add_argument("--env", help="env id to train on (overrides the config's env)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the config's seed)")
+    p.add_argument("--output-dir", help="run directory (default: runs/<config>-seed<seed>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--total-timesteps", type=int, help="environment steps (generated tokens) to train for")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_sft(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sft",
+        help="supervised (cross-entropy) warm start on a task's data or a text file",
+        description="Supervised LM training before RL: teacher-forced cross-entropy on a task's prompt + "
+        "completion pairs, or on the lines of a text file. Saves a Hugging Face model directory.",
+    )
+    p.add_argument("--env", default="textgym/Sentiment-v0", help="env id whose built-in data to train on")
+    p.add_argument("--text-file", help="train on the lines of this UTF-8 file instead of a task's data")
+    p.add_argument("--model", default="default", help="'default' (the small built-in model) or a local model dir")
+    p.add_argument("--output-dir", required=True, help="where to save the trained model")
+    p.add_argument("--epochs", type=float, default=None, help="passes over the data")
+    p.add_argument("--learning-rate", type=float, default=None, help="AdamW learning rate")
+    p.add_argument("--batch-size", type=int, default=None, help="sequences per step")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a run or a model directory on a task",
+        description="Mean task reward, perplexity under the reference model, distinct-n, self-BLEU and length "
+        "of sampled completions on an env's test prompts. Prints JSON.",
+    )
+    p.add_argument("model", help="a run directory (uses its final model and env) or a local model directory")
+    p.add_argument("--env", help="env id (default: the run's env, else textgym/Sentiment-v0)")
+    p.add_argument("--reference", help="reference model dir for perplexity (default: the run's warm-start model)")
+    p.add_argument("--episodes", type=int, default=64, help="number of completions to sample")
+    p.add_argument("--split", default="test", choices=["train", "test"], help="which prompts to use")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="sample completions from a saved model", description="Sample completions for prompts from a saved model (a run directory or a model directory).")
+    p.add_argument("model", help="a run directory or a local model directory")
+    p.add_argument("prompts", nargs="*", help="prompt texts (default: a few of the env's test prompts)")
+    p.add_argument("--env", help="env id whose test prompts to use when none are given")
+    p.add_argument("--num", type=int, default=4, help="number of env prompts when none are given")
+    p.add_argument("--max-new-tokens", type=int, default=24, help="new-token limit")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _add_envs(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("envs", help="list the registered env ids", description="List every registered textgym env id with a one-line description.")
+
+
+def _add_tokenizer(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tokenizer", help="tokenizer tools", description="Tokenizer tools.")
+    tsub = p.add_subparsers(dest="tokenizer_command", required=True)
+    t = tsub.add_parser(
+        "train",
+        help="train a sentencepiece tokenizer on your corpus",
+        description="Train a sentencepiece model on UTF-8 text files; the output dir loads with "
+        "textgym.load_tokenizer(dir) and AutoTokenizer.from_pretrained(dir).",
+    )
+    t.add_argument("corpus", nargs="+", help="UTF-8 text files (one sentence or document per line)")
+    t.add_argument("--output-dir", required=True, help="where to write the tokenizer")
+    t.add_argument("--vocab-size", type=int, default=8000, help="number of tokens")
+    t.add_argument("--model-type", default="unigram", choices=["unigram", "bpe"], help="sentencepiece algorithm")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textgym",
+        description="Text generation as Gymnasium environments; train language models with RL from your own reward.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("::", 1)[1] if "::" in (__doc__ or "") else None,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_sft, _add_eval, _add_generate, _add_envs, _add_tokenizer):
+        add(sub)
+    return parser
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    import textgym
+    from textgym.envs.tasks import TASKS
+
+    by_task = {name: task for name, task in TASKS.items()}
+    for env_id in textgym.env_ids():
+        task = gym.spec(env_id).kwargs.get("task")
+        summary = by_task[task].summary if task in by_task else "user-registered reward env"
+        print(f"{env_id:28s} {summary}")
+    return 0
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    from textgym.tokenizers import train_sentencepiece
+
+    for path in args.corpus:
+        if not Path(path).is_file():
+            raise SystemExit(f"textgym tokenizer train: corpus file {path!r} does not exist.")
+    tok = train_sentencepiece(args.corpus, args.output_dir, vocab_size=args.vocab_size, model_type=args.model_type)
+    print(f"Trained a {args.model_type} tokenizer with {tok.vocab_size} tokens into {args.output_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "envs":
+        return cmd_envs(args)
+    if args.command == "tokenizer":
+        return cmd_tokenizer(args)
+    from agents import commands  # torch/transformers only for the commands that need them
+
+    handler = {"train": commands.train, "sft": commands.sft, "eval": commands.evaluate, "generate": commands.generate}
+    result = handler[args.command](args)
+    if isinstance(result, dict):
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
