@@ -1,0 +1,124 @@
+"""The reward protocol, its errors, and the ``Reward`` base class for per-sample rewards.
+
+A reward is any callable ``reward(prompts, completions, **fields) -> list[float]``: batched, TRL's shape, so TRL
+users' functions plug in unchanged. ``fields`` are the per-sample fields of the prompt records, each a list aligned
+with ``prompts`` (``references``, ``answer``, ``keywords``...). A reward accepts and ignores fields it does not use.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class RewardFunction(Protocol):
+    """What every reward is: ``reward(prompts, completions, **fields)`` -> one float per completion.
+
+    The result may be a list, a tuple, a 1-D numpy array or a 1-D tensor; :func:`textgym.rewards.score` checks it.
+    """
+
+    def __call__(self, prompts: list[str], completions: list[str], **fields: Any) -> Sequence[float] | np.ndarray: ...
+
+
+class RewardError(RuntimeError):
+    """A reward raised, or returned something that is not one finite float per completion.
+
+    The message names the reward, what was wrong, and how to fix it.
+    """
+
+
+class RewardInputError(RewardError, ValueError):
+    """The batch does not fit the reward (a missing field, an unknown tone, a bad regex).
+
+    Raised by the built-ins; never replaced by a ``fallback``: it is a data or configuration bug that would turn
+    every reward into the fallback.
+    """
+
+
+class RewardWarning(UserWarning):
+    """A reward failed and its ``fallback`` value was used instead (filter with ``warnings.simplefilter``)."""
+
+
+def preview(text: Any, limit: int = 60) -> str:
+    """``text`` as a short quoted string for error messages (non-ASCII kept as is)."""
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def is_missing(value: Any) -> bool:
+    """True for the "no value" markers found in prompt records: None, "", [] and float NaN (pandas/datasets)."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, (str, list, tuple)) and len(value) == 0:
+        return True
+    return False
+
+
+def as_text_list(value: Any, field: str, reward: str) -> list[str]:
+    """A per-sample field that holds one string or a list of strings (references, accepted answers) -> list[str]."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [str(value)]
+    if isinstance(value, (list, tuple, np.ndarray)) and all(isinstance(v, (str, int, float)) for v in value):
+        return [str(v) for v in value]
+    raise RewardInputError(
+        f"Reward {reward!r} expects the field {field!r} of each sample to be a string or a list of strings, "
+        f"got {type(value).__name__}: {preview(value)}. Fix the {field!r} values of your prompt records."
+    )
+
+
+class Reward:
+    """Base class for rewards scored one sample at a time (all the text built-ins).
+
+    Subclasses implement :meth:`score_sample` and declare the per-sample fields they read; ``__call__`` checks
+    the fields once per batch (a missing field is a :class:`RewardInputError` that says which key to add to the
+    prompt records) and loops over the samples.
+
+    Attributes:
+        required_fields: fields every batch must carry (an instance may override it in ``__init__``, e.g. when
+            a constructor option replaces the field).
+        optional_fields: fields passed to :meth:`score_sample` when the batch has them.
+    """
+
+    required_fields: ClassVar[tuple[str, ...]] = ()
+    optional_fields: ClassVar[tuple[str, ...]] = ()
+
+    def score_sample(self, prompt: str, completion: str, **fields: Any) -> float:
+        """Score one completion; ``fields`` holds this sample's value of each declared field."""
+        raise NotImplementedError
+
+    def __call__(self, prompts: list[str], completions: list[str], **fields: Any) -> list[float]:
+        self.check_fields(len(completions), fields)
+        names = [k for k in (*self.required_fields, *self.optional_fields) if k in fields]
+        return [
+            float(self.score_sample(p, c, **{k: fields[k][i] for k in names}))
+            for i, (p, c) in enumerate(zip(prompts, completions))
+        ]
+
+    def check_fields(self, n: int, fields: dict[str, Any]) -> None:
+        """Raise :class:`RewardInputError` when a required field is missing or a field is not aligned with the batch."""
+        from textgym.rewards.registry import reward_name
+
+        for key in self.required_fields:
+            if key not in fields:
+                raise RewardInputError(
+                    f"Reward {reward_name(self)!r} reads the per-sample field {key!r}, but the batch only has "
+                    f"{sorted(fields) or 'no fields'}. Add a {key!r} key to every prompt record "
+                    f"(or use a task whose data has it)."
+                )
+        for key in (*self.required_fields, *self.optional_fields):
+            if key in fields and len(fields[key]) != n:
+                raise RewardInputError(
+                    f"Reward {reward_name(self)!r}: field {key!r} has {len(fields[key])} values for {n} completions; "
+                    f"every field must be a list aligned with `prompts`."
+                )
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_fields"))
+        return f"{type(self).__name__}({options})"

@@ -1,0 +1,278 @@
+"""Reward registry: names -> reward callables or factory classes, ``make``, and entry-point discovery.
+
+Third-party packages add rewards without any import on the user's side by declaring an entry point::
+
+    # pyproject.toml of the plugin
+    [project.entry-points."textgym.rewards"]
+    toxicity = "my_plugin.rewards:ToxicityReward"
+
+The group is read once, on the first :func:`make` or :func:`list_rewards`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import warnings
+from importlib import metadata
+from typing import Any
+
+from textgym.rewards.base import RewardFunction, RewardWarning
+
+ENTRY_POINT_GROUP = "textgym.rewards"
+
+_REGISTRY: dict[str, Any] = {}
+_entry_points_loaded = False
+_NAME_ATTR = "_textgym_reward_name"  # set by make() on the objects it builds, read by reward_name()
+
+
+def register(name: str, reward: Any = None, *, overwrite: bool = False) -> Any:
+    """Register a reward under ``name`` so that ``make(name)`` (and env ``reward=name``) finds it.
+
+    Args:
+        name: the registry name, e.g. ``"brevity"``.
+        reward: a reward callable ``reward(prompts, completions, **fields)`` or a factory class whose instances
+            are rewards (its constructor options become ``make(name, **options)``). Leave it out to use
+            ``register`` as a decorator: ``@register("brevity")``.
+        overwrite: replace an existing registration of ``name`` instead of raising.
+
+    Returns:
+        ``reward`` (so the decorator leaves the function or class unchanged).
+
+    Raises:
+        ValueError: ``name`` is taken (by a different object) and ``overwrite`` is False.
+        TypeError: ``name`` is not a non-empty string or ``reward`` is not callable.
+    """
+    if reward is None:
+        return functools.partial(register, name, overwrite=overwrite)
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"A reward name must be a non-empty string, got {name!r}.")
+    if not callable(reward):
+        raise TypeError(
+            f"register({name!r}, ...) needs a callable reward(prompts, completions, **fields) or a factory class, "
+            f"got {type(reward).__name__}: {reward!r}."
+        )
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing is not reward and not overwrite:
+        raise ValueError(
+            f"A reward named {name!r} is already registered ({_describe(existing)}). Pick another name, or pass "
+            f"overwrite=True to replace it."
+        )
+    _REGISTRY[name] = reward
+    return reward
+
+
+def list_rewards() -> list[str]:
+    """Every registered reward name (built-ins, user registrations and installed plugins), sorted."""
+    load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def make(spec: Any, **kwargs: Any) -> RewardFunction:
+    """Build a reward from a spec.
+
+    Args:
+        spec: one of
+            * a registered name: a factory class is instantiated with ``kwargs``; a function gets ``kwargs``
+              bound with :func:`functools.partial`;
+            * a callable ``reward(prompts, completions, **fields)``: returned as is (no ``kwargs``); a class is
+              instantiated with ``kwargs``;
+            * ``{reward: weight}`` or a list of ``(reward, weight)`` pairs: a :class:`CombinedReward` (see
+              :func:`textgym.rewards.combine`).
+        **kwargs: options for a registered reward, e.g. ``make("rouge", rouge_type="rouge1")``.
+
+    Raises:
+        ValueError: unknown name (the message lists close matches and every registered name).
+        TypeError: options the reward does not accept, or a spec of the wrong type.
+    """
+    from textgym.rewards.combine import CombinedReward, combine
+
+    if isinstance(spec, CombinedReward):
+        _no_kwargs(spec, kwargs)
+        return spec
+    if isinstance(spec, str):
+        return _build(spec, _lookup(spec), kwargs)
+    if isinstance(spec, type):
+        return _build(reward_name(spec), spec, kwargs)
+    if isinstance(spec, (dict, list, tuple)):
+        _no_kwargs(spec, kwargs)
+        return combine(spec)
+    if callable(spec):
+        _no_kwargs(spec, kwargs)
+        _check_reward_signature(spec, reward_name(spec))
+        return spec
+    raise TypeError(
+        f"Cannot make a reward from {type(spec).__name__} {spec!r}: pass a registered name (one of "
+        f"{', '.join(list_rewards())}), a callable reward(prompts, completions, **fields), or {{reward: weight}}."
+    )
+
+
+def reward_name(reward: Any) -> str:
+    """The name used for ``reward`` in errors and in ``reward_components``.
+
+    Its registered name if it is (or was built by ``make`` from, or is an instance of) a registered reward; else
+    the function's or class's ``__qualname__``.
+    """
+    tagged = getattr(reward, _NAME_ATTR, None)
+    if isinstance(tagged, str):
+        return tagged
+    for name, registered in _REGISTRY.items():
+        if registered is reward or (isinstance(registered, type) and type(reward) is registered):
+            return name
+    if isinstance(reward, functools.partial):
+        return reward_name(reward.func)
+    for obj in (reward, type(reward)):
+        qualname = getattr(obj, "__qualname__", None)
+        if isinstance(qualname, str):
+            return qualname
+    return repr(reward)
+
+
+def load_entry_points(force: bool = False) -> None:
+    """Register every reward declared in the ``textgym.rewards`` entry-point group (once; ``force`` re-reads).
+
+    A plugin that fails to import, or that declares something that is not callable, gives a
+    :class:`RewardWarning` naming the distribution and the entry point, and is skipped. A plugin never replaces
+    a name that is already registered (built-ins included): it is skipped with a warning.
+    """
+    global _entry_points_loaded
+    if _entry_points_loaded and not force:
+        return
+    _entry_points_loaded = True
+    seen: set[tuple[str, str]] = set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if (ep.name, ep.value) in seen:  # the same distribution found twice on sys.path
+            continue
+        seen.add((ep.name, ep.value))
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "an unknown distribution"
+        where = f"entry point {ep.name!r} = {ep.value!r} of distribution {dist!r} (group {ENTRY_POINT_GROUP!r})"
+        try:
+            obj = ep.load()
+        except Exception as e:  # a broken plugin must not break textgym
+            warnings.warn(
+                f"textgym skipped the reward {where}: loading it raised {type(e).__name__}: {e}. "
+                f"Fix or uninstall {dist!r}.",
+                RewardWarning,
+                stacklevel=2,
+            )
+            continue
+        if not callable(obj):
+            warnings.warn(
+                f"textgym skipped the reward {where}: it points to a {type(obj).__name__}, not a reward callable or "
+                f"factory class.",
+                RewardWarning,
+                stacklevel=2,
+            )
+            continue
+        existing = _REGISTRY.get(ep.name)
+        if existing is not None and existing is not obj:
+            warnings.warn(
+                f"textgym skipped the reward {where}: the name is already registered ({_describe(existing)}).",
+                RewardWarning,
+                stacklevel=2,
+            )
+            continue
+        _REGISTRY[ep.name] = obj
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _lookup(name: str) -> Any:
+    load_entry_points()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(
+        f"Unknown reward {name!r}.{hint} Registered rewards: {', '.join(sorted(_REGISTRY))}. "
+        f"To add your own, pass the function itself (reward=my_reward), or register it first: "
+        f"textgym.rewards.register({name!r}, my_reward) (or expose it in the {ENTRY_POINT_GROUP!r} entry-point group)."
+    )
+
+
+def _build(name: str, factory: Any, kwargs: dict[str, Any]) -> RewardFunction:
+    """Instantiate a factory class (or bind a function's options) with errors that name the accepted parameters."""
+    if isinstance(factory, type):
+        signature = _signature(factory)
+        if signature is not None:
+            try:
+                signature.bind(**kwargs)
+            except TypeError as e:
+                raise TypeError(
+                    f"Reward {name!r} ({factory.__qualname__}) cannot take {_fmt_kwargs(kwargs)}: {e}. "
+                    f"Accepted parameters: {_fmt_params(signature)}."
+                ) from None
+        reward = factory(**kwargs)
+        _check_reward_signature(reward, name)
+        _tag(reward, name)
+        return reward
+    if not kwargs:
+        _check_reward_signature(factory, name)
+        return factory
+    signature = _signature(factory)
+    if signature is not None:
+        params = signature.parameters
+        has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        reserved = [k for k in kwargs if k in ("prompts", "completions")]
+        unknown = [k for k in kwargs if k not in params and not has_var_kw]
+        if reserved or unknown:
+            raise TypeError(
+                f"Reward {name!r} does not accept {', '.join(repr(k) for k in reserved + unknown)}. Accepted "
+                f"parameters: {_fmt_params(signature, skip=('prompts', 'completions'))}."
+            )
+    bound = functools.partial(factory, **kwargs)
+    _tag(bound, name)
+    return bound
+
+
+def _check_reward_signature(reward: Any, name: str) -> None:
+    """Fail at construction, not mid-training, when a callable cannot take ``(prompts, completions)``."""
+    signature = _signature(reward)
+    if signature is None:
+        return
+    try:
+        signature.bind([], [])
+    except TypeError:
+        raise TypeError(
+            f"Reward {name!r} has the signature {name}{signature}, but textgym calls rewards as "
+            f"reward(prompts, completions, **fields). Define it as `def {name.split('.')[-1]}(prompts, completions, "
+            f"**kwargs)` returning one float per completion."
+        ) from None
+
+
+def _signature(obj: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(obj)
+    except (TypeError, ValueError):  # some builtins and C callables have none
+        return None
+
+
+def _tag(obj: Any, name: str) -> None:
+    try:
+        setattr(obj, _NAME_ATTR, name)
+    except (AttributeError, TypeError):  # objects with __slots__: reward_name() falls back to the registry
+        pass
+
+
+def _no_kwargs(spec: Any, kwargs: dict[str, Any]) -> None:
+    if kwargs:
+        raise TypeError(
+            f"Options {_fmt_kwargs(kwargs)} only apply to a registered reward name or a factory class, not to "
+            f"{type(spec).__name__} {spec!r}. Configure the reward before passing it (e.g. "
+            f"make('rouge', rouge_type='rouge1')), or use functools.partial."
+        )
+
+
+def _fmt_kwargs(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def _fmt_params(signature: inspect.Signature, skip: tuple[str, ...] = ()) -> str:
+    params = [str(p) for p in signature.parameters.values() if p.name not in skip]
+    return ", ".join(params) if params else "none"
+
+
+def _describe(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or "?"
+    return f"{module}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
