@@ -120,5 +120,6 @@ class Reward:
                 )
 
     def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_fields"))
+        shown = {k: v for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_fields")}
+        options = ", ".join(f"{k}={v!r}" for k, v in shown.items())
         return f"{type(self).__name__}({options})"

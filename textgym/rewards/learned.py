@@ -23,7 +23,8 @@ class ClassifierReward(Reward):
 
     Loads ``AutoModelForSequenceClassification`` and ``AutoTokenizer`` from a local directory (safetensors weights
     preferred) and scores the batch in chunks of ``batch_size`` without gradients. A model with a single logit
-    (a regression head or a reward model) gives ``sigmoid(logit)``. Reads no field.
+    (a regression head or a reward model) gives ``sigmoid(logit)``. A completion that tokenizes to nothing is
+    scored as a single pad token. Reads no field.
 
     Args:
         model_dir: local directory of the classifier and its tokenizer.
@@ -78,10 +79,15 @@ class ClassifierReward(Reward):
             use_safetensors=True if has_safetensors else None,
         )
         self._model.to(torch.device(device)).eval()
-        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+        self._tokenizer = AutoTokenizer.from_pretrained(
+            path, local_files_only=True, trust_remote_code=trust_remote_code
+        )
         if self._tokenizer.pad_token is None:  # GPT-2-style classifiers: pad with EOS, as their configs expect
             if self._tokenizer.eos_token is None:
-                raise ValueError(f"The tokenizer in {str(path)!r} has neither a pad nor an EOS token to pad batches with.")
+                raise ValueError(
+                    f"The tokenizer in {str(path)!r} has neither a pad nor an EOS token to pad batches with; set "
+                    f"tokenizer.pad_token and save it again."
+                )
             self._tokenizer.pad_token = self._tokenizer.eos_token
         if self._model.config.pad_token_id is None:
             self._model.config.pad_token_id = self._tokenizer.pad_token_id
@@ -100,7 +106,10 @@ class ClassifierReward(Reward):
         labels, num_labels = self.labels, self._model.config.num_labels
         if num_labels == 1:
             if label not in (None, 0, labels[0]):
-                raise ValueError(f"{self.model_dir!r} has a single output (scored as sigmoid(logit)); got label={label!r}.")
+                raise ValueError(
+                    f"{self.model_dir!r} has a single output (scored as sigmoid(logit)); got label={label!r}: leave "
+                    f"label=None."
+                )
             return 0
         if label is None:
             for i, name in enumerate(labels):
@@ -128,7 +137,7 @@ class ClassifierReward(Reward):
                 encoded = self._tokenizer(
                     chunk, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
                 )
-                inputs = {k: v.to(self._model.device) for k, v in encoded.items() if k in self._input_names}
+                inputs = {k: v.to(self._model.device) for k, v in self._fill_empty(encoded).items()}
                 logits = self._model(**inputs).logits.float()
                 if logits.shape[-1] == 1:
                     probs = torch.sigmoid(logits[:, 0])
@@ -137,9 +146,25 @@ class ClassifierReward(Reward):
                 scores[start : start + len(chunk)] = probs.cpu().numpy()
         return scores
 
+    def _fill_empty(self, encoded: Any) -> dict[str, Any]:
+        """Give texts that tokenize to nothing (an empty completion, with no special tokens) one pad token, so the
+        model never sees a zero-length or fully masked row; they get the classifier's score for that token."""
+        import torch
+
+        inputs = {k: v for k, v in encoded.items() if k in self._input_names}
+        if inputs["input_ids"].shape[1] == 0:
+            inputs = {k: torch.zeros(v.shape[0], 1, dtype=v.dtype) for k, v in inputs.items()}
+        if "attention_mask" in inputs:
+            empty = inputs["attention_mask"].sum(dim=1) == 0
+            if empty.any():
+                inputs["input_ids"][empty, 0] = self._tokenizer.pad_token_id
+                inputs["attention_mask"][empty, 0] = 1
+        return inputs
+
     def __repr__(self) -> str:
         return (
-            f"ClassifierReward(model_dir={self.model_dir!r}, label={self.label!r} -> {self.labels[self.label_index]!r}, "
+            f"ClassifierReward(model_dir={self.model_dir!r}, label={self.label!r} -> "
+            f"{self.labels[self.label_index]!r}, "
             f"device={self.device!r}, input={self.input!r})"
         )
 

@@ -120,7 +120,8 @@ class TokenF1Reward(Reward):
 
     def score_sample(self, prompt: str, completion: str, answer: Any = None, **_: Any) -> float:
         predicted = normalize_answer(completion).split()
-        return max(_token_f1(predicted, normalize_answer(a).split()) for a in as_text_list(answer, "answer", "token_f1"))
+        answers = as_text_list(answer, "answer", "token_f1")
+        return max(_token_f1(predicted, normalize_answer(a).split()) for a in answers)
 
 
 def _token_f1(predicted: list[str], gold: list[str]) -> float:

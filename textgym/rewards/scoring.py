@@ -37,8 +37,8 @@ def score(
     """Score a batch: call ``reward`` once and validate the result.
 
     Args:
-        reward: a reward built by :func:`textgym.rewards.make` or any callable
-            ``reward(prompts, completions, **fields)``.
+        reward: a reward built by :func:`textgym.rewards.make`, any callable
+            ``reward(prompts, completions, **fields)``, or a spec ``make`` accepts (a name, ``{name: weight}``).
         prompts: the N prompt texts.
         completions: the N completion texts, aligned with ``prompts``.
         fields: per-sample fields passed as keyword arguments, each a sequence of N values (e.g.
@@ -57,7 +57,10 @@ def score(
         ValueError: ``prompts``, ``completions`` and ``fields`` are not aligned.
     """
     from textgym.rewards.combine import CombinedReward
+    from textgym.rewards.registry import make
 
+    if isinstance(reward, (str, dict, list, tuple)):
+        reward = make(reward)
     prompts, completions = list(prompts), list(completions)
     fields = dict(fields or {})
     _check_batch(prompts, completions, fields)
@@ -179,7 +182,9 @@ def _validate(result: Any, n: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
     try:
         items = list(result)
     except TypeError:
-        raise _BatchProblem(f"returned a {type(result).__name__} instead of a list of scores") from None
+        raise _BatchProblem(
+            f"returned an object of type {type(result).__name__!r} instead of a list of scores"
+        ) from None
     if len(items) != n:
         raise _BatchProblem(f"returned {len(items)} values for {n} completions")
     values = np.full(n, np.nan, dtype=np.float64)

@@ -1,0 +1,126 @@
+"""Built-ins that read the completion: sentiment, tone, keywords, length, format, format_or_length, repetition."""
+
+import pytest
+
+from textgym import rewards
+from textgym.rewards import RewardInputError, score
+
+
+def run(name, completions, fields=None, **options):
+    total, _ = score(rewards.make(name, **options), ["prompt"] * len(completions), completions, fields or {})
+    return total.tolist()
+
+
+def test_sentiment_orders_positive_above_negative_and_inverts_for_negative():
+    texts = ["I love this film, it is wonderful and great.", "The movie.", "This was awful, boring and terrible."]
+    pos = run("sentiment", texts)
+    assert pos[0] > 0.9 and pos[1] == pytest.approx(0.5) and pos[2] < 0.1  # neutral text: compound 0 -> 0.5
+    neg = run("sentiment", texts, target="negative")
+    assert neg == pytest.approx([1 - p for p in pos])
+
+
+def test_sentiment_matches_vader_formula():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    text = "Pretty good, but a little slow."
+    compound = SentimentIntensityAnalyzer().polarity_scores(text)["compound"]
+    assert run("sentiment", [text]) == pytest.approx([(compound + 1) / 2])
+
+
+def test_sentiment_rejects_unknown_target():
+    with pytest.raises(ValueError, match="'positive' or 'negative'"):
+        rewards.make("sentiment", target="happy")
+
+
+def test_tone_rewards_the_cues_of_each_tone():
+    replies = {
+        "polite": ("Thank you, could you please send it again?", "Send it again."),
+        "apologetic": ("I'm so sorry, I apologize for the inconvenience.", "Send it again."),
+        "enthusiastic": ("This is amazing! I can't wait!", "Fine."),
+        "positive": ("What a lovely, happy day.", "What a sad, awful day."),
+    }
+    for tone, (good, plain) in replies.items():
+        good_score, plain_score = run("tone", [good, plain], {"tone": [tone, tone]})
+        assert 0.0 <= plain_score < good_score <= 1.0, tone
+
+
+def test_tone_formula_for_polite():
+    from textgym.rewards.builtin import positivity
+
+    text = "Please help."  # one polite cue of the two needed for the full cue score
+    assert run("tone", [text], {"tone": ["polite"]}) == pytest.approx([0.3 * positivity(text) + 0.7 * 0.5])
+
+
+def test_tone_errors():
+    with pytest.raises(RewardInputError, match="known tones"):
+        run("tone", ["hi"], {"tone": ["sarcastic"]})
+    with pytest.raises(RewardInputError, match="field 'tone'"):
+        run("tone", ["hi"])
+    assert run("tone", ["hi"], tone="positive") == pytest.approx(run("sentiment", ["hi"]))
+    with pytest.raises(ValueError, match="tone must be one of"):
+        rewards.make("tone", tone="sarcastic")
+
+
+def test_keywords_fraction_with_inflections():
+    keywords = [["dog", "run", "bus", "cat"]]
+    assert run("keywords", ["Dogs were running after the buses."], {"keywords": keywords}) == [0.75]
+    assert run("keywords", ["A DOG. A cat! The bus runs."], {"keywords": keywords}) == [1.0]
+    assert run("keywords", ["The dogma ran by."], {"keywords": keywords}) == [0.0]  # word boundaries; no "ran"
+    assert run("keywords", ["she walked; they are walking"], {"keywords": [["walk"]]}) == [1.0]
+
+
+def test_keywords_phrases_duplicates_and_strings():
+    assert run("keywords", ["an ice cream truck"], {"keywords": [["ice cream", "cream ice"]]}) == [0.5]
+    assert run("keywords", ["a dog"], {"keywords": [["dog", "Dog", "cat"]]}) == [0.5]
+    assert run("keywords", ["a dog and a cat"], {"keywords": ["dog, cat, tree"]}) == [pytest.approx(2 / 3)]
+    assert run("keywords", ["un café noir"], {"keywords": [["café"]]}) == [1.0]  # unicode words
+
+
+def test_keywords_needs_keywords():
+    with pytest.raises(RewardInputError, match="no keywords"):
+        run("keywords", ["x"], {"keywords": [[]]})
+    with pytest.raises(RewardInputError, match="'keywords'"):
+        run("keywords", ["x"])
+
+
+def test_length_is_linear_around_the_target():
+    texts = ["one two three four", "one two", "", "a b c d e f g h"]
+    assert run("length", texts, target=4) == [1.0, 0.5, 0.0, 0.0]
+    assert run("length", texts, target=4, tolerance=8) == [1.0, 0.75, 0.5, 0.5]
+    assert run("length", ["abcd  "], target=4, unit="chars") == [1.0]
+
+
+def test_length_per_sample_field_overrides_the_option():
+    texts = ["one two", "one two"]
+    assert run("length", texts, {"target_words": [2, 4]}) == [1.0, 0.5]
+    assert run("length", texts, {"target_words": [None, 4]}, target=2) == [1.0, 0.5]
+    with pytest.raises(RewardInputError, match="'target_words'"):
+        run("length", texts)
+    with pytest.raises(ValueError, match="unit must be"):
+        rewards.make("length", target=3, unit="tokens")
+
+
+def test_format_fullmatch_from_option_or_field():
+    assert run("format", [" 42", "42 apples"], pattern=r"\d+") == [1.0, 0.0]
+    assert run("format", ["a, b, c", "a b"], {"pattern": [r"\w+(, \w+)+"] * 2}) == [1.0, 0.0]
+    with pytest.raises(RewardInputError, match="Invalid format regex"):
+        run("format", ["x"], {"pattern": ["("]})
+    with pytest.raises(RewardInputError, match="Invalid format regex"):
+        rewards.make("format", pattern="(")
+
+
+def test_format_or_length_uses_whichever_field_the_sample_has():
+    fields = {"pattern": [r"\w+(, \w+)+", None, r"\w+(, \w+)+"], "target_words": [None, 3, 3]}
+    completions = ["red, green, blue", "one two three", "red green blue"]
+    assert run("format_or_length", completions, fields) == [1.0, 1.0, 0.5]  # both fields: their mean
+    with pytest.raises(RewardInputError, match="`pattern` or a `target_words`"):
+        run("format_or_length", ["x"], {"pattern": [None], "target_words": [None]})
+
+
+def test_repetition_penalty():
+    texts = ["sodium sodium sodium sodium", "the cat sat on the mat", "Good. Good. Good.", "hi"]
+    assert run("repetition", texts) == [pytest.approx(-2 / 3), 0.0, -0.5, 0.0]
+    assert run("repetition", ["a b a b a b"], n=1) == [pytest.approx(-2 / 3)]
+    assert all(-1.0 <= v <= 0.0 for v in run("repetition", ["x " * 50]))
+    with pytest.raises(ValueError, match="n must be"):
+        rewards.make("repetition", n=0)
