@@ -16,6 +16,7 @@ from textgym.rewards.base import Reward
 from textgym.rewards.registry import register
 
 _POSITIVE_NAMES = ("positive", "pos")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 
 
 class ClassifierReward(Reward):
@@ -79,9 +80,22 @@ class ClassifierReward(Reward):
             use_safetensors=True if has_safetensors else None,
         )
         self._model.to(torch.device(device)).eval()
-        self._tokenizer = AutoTokenizer.from_pretrained(
-            path, local_files_only=True, trust_remote_code=trust_remote_code
-        )
+        # Without tokenizer files, recent transformers silently builds an empty-vocabulary tokenizer from the
+        # config (every word -> UNK): refuse instead.
+        if not any((path / name).is_file() for name in _TOKENIZER_FILES) and not any(path.glob("*.model")):
+            raise OSError(
+                f"ClassifierReward: {str(path)!r} holds no tokenizer files ({', '.join(_TOKENIZER_FILES)}, *.model). "
+                f"Save the classifier's tokenizer next to it with tokenizer.save_pretrained({str(path)!r})."
+            )
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                path, local_files_only=True, trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError) as e:
+            raise OSError(
+                f"ClassifierReward: could not load a tokenizer from {str(path)!r} ({e}). Save the classifier's "
+                f"tokenizer next to it with tokenizer.save_pretrained({str(path)!r})."
+            ) from e
         if self._tokenizer.pad_token is None:  # GPT-2-style classifiers: pad with EOS, as their configs expect
             if self._tokenizer.eos_token is None:
                 raise ValueError(

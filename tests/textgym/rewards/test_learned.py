@@ -97,3 +97,12 @@ def test_missing_directory_explains_that_nothing_is_downloaded(tmp_path):
         ClassifierReward("distilbert-base-uncased-finetuned-sst-2-english")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         ClassifierReward(tmp_path)
+
+
+def test_missing_tokenizer_is_explained(tmp_path):
+    model, _ = save_classifier(tmp_path, {0: "NEGATIVE", 1: "POSITIVE"})
+    for f in tmp_path.iterdir():
+        if "token" in f.name:
+            f.unlink()
+    with pytest.raises(OSError, match="tokenizer.save_pretrained"):
+        ClassifierReward(tmp_path)
