@@ -1,0 +1,109 @@
+"""Dialogue: reply to a user's message in a target tone.
+
+Record fields: ``prompt`` ("User: Hi, my order has not arrived yet.\\nTone: apologetic\\nReply:"), ``completion``
+(a reply in that tone), ``tone`` (one of :data:`TONES`), ``references`` (every reply the generator knows for
+that message and tone). The replies carry the usual markers of each tone: apologies ("sorry", "apologize"),
+courtesy ("please", "thank you"), excitement ("!", "love", "amazing") and warmth (positive words).
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import lru_cache
+
+from textgym.data._split import select
+
+TONES = ("polite", "apologetic", "enthusiastic", "positive")
+GREETINGS = ("", "Hi, ", "Hello, ", "Hey, ")
+
+# kind -> (message template, slot values, {tone: reply templates})
+KINDS = {
+    "problem": (
+        "my {item} {problem}.",
+        {"item": ("order", "package", "laptop", "phone", "new chair", "parcel"),
+         "problem": ("arrived broken", "has not arrived yet", "stopped working", "is missing a part")},
+        {"apologetic": ("I am so sorry about your {item}. We will fix it right away.",
+                        "We apologize for the trouble with your {item}. I am really sorry."),
+         "polite": ("Thank you for letting us know. Could you please send us your order number?",
+                    "Thank you for writing. Please share a photo of the {item} and we will help."),
+         "enthusiastic": ("Thanks for writing! We would love to help, and we will sort out your {item} today!",
+                          "We are on it! Your {item} will be fixed in no time!"),
+         "positive": ("Good news, we can help with that. A new {item} is on its way.",
+                      "No problem at all, we will make it right. You will get a new {item} soon.")}),
+    "news": (
+        "I just {news}.",
+        {"news": ("got a new job", "passed my driving test", "adopted a puppy", "finished my first marathon",
+                  "moved into a new flat", "graduated from college", "got engaged", "won a chess tournament")},
+        {"apologetic": ("I am sorry I did not reply sooner. Congratulations, you really {news}!",
+                        "Sorry for the late answer, and congratulations!"),
+         "polite": ("Thank you for sharing. Please accept my warm congratulations.",
+                    "Thank you for telling me. Congratulations, that is very kind news."),
+         "enthusiastic": ("Wow, that is amazing news! I am so excited for you!",
+                          "Congratulations! I love this, you must be thrilled!"),
+         "positive": ("That is wonderful. I am really happy for you.",
+                      "What great news. You deserve it, well done.")}),
+    "request": (
+        "can you help me {task}?",
+        {"task": ("reset my password", "change my booking", "find a good book", "plan a trip", "choose a laptop",
+                  "write a cover letter", "cancel my order", "set up my printer")},
+        {"apologetic": ("I am sorry, but I cannot {task} right now. I apologize for the trouble.",
+                        "Sorry, I am not able to help with that today. Please forgive me."),
+         "polite": ("Of course. Could you please tell me a little more? Thank you.",
+                    "Certainly, I would be glad to help. Please share a few details."),
+         "enthusiastic": ("Absolutely! I would love to help you {task}!",
+                          "Yes, let us do it! This will be fun!"),
+         "positive": ("Sure, I am happy to help you {task}. It will be easy.",
+                      "Of course, that is a great idea. We can do it together.")}),
+    "invite": (
+        "would you like to {activity} on {day}?",
+        {"activity": ("come to my party", "go hiking", "have dinner", "watch a movie", "play tennis"),
+         "day": ("Friday", "Saturday", "Sunday", "Monday")},
+        {"apologetic": ("I am so sorry, but I cannot make it on {day}. Please forgive me.",
+                        "Sorry, I am busy on {day}. I apologize, maybe next time."),
+         "polite": ("Thank you for the kind invitation. I would be glad to join you.",
+                    "Thank you for asking. I would be pleased to {activity} with you."),
+         "enthusiastic": ("Yes! I would love to {activity} on {day}! It will be so much fun!",
+                          "Absolutely, count me in! I cannot wait!"),
+         "positive": ("That sounds lovely. I would be happy to {activity}.",
+                      "What a nice idea. I am glad you asked me.")}),
+    "complaint": (
+        "the {service} was {issue} today.",
+        {"service": ("train", "food", "wifi", "meeting", "hotel room", "bus"),
+         "issue": ("late", "cold", "slow", "too long", "noisy")},
+        {"apologetic": ("I am very sorry that the {service} was {issue}. We apologize for the trouble.",
+                        "Sorry about that, it should not happen. Please accept our apologies."),
+         "polite": ("Thank you for the feedback. Could you please tell us a little more?",
+                    "Thank you for letting us know. We will kindly look into it."),
+         "enthusiastic": ("Thanks so much for telling us! We will make the {service} better, we promise!",
+                          "Great feedback! We are excited to fix this!"),
+         "positive": ("Thanks for the feedback. Good news: we are already improving the {service}.",
+                      "We appreciate it. Tomorrow will be better, we are sure.")}),
+}
+
+
+@lru_cache(maxsize=1)
+def _all_records() -> tuple[dict, ...]:
+    records = []
+    counter = itertools.count()
+    for kind, (message, slots, replies) in KINDS.items():
+        for values in itertools.product(*slots.values()):
+            filled = dict(zip(slots, values))
+            for greeting, tone in itertools.product(GREETINGS, TONES):
+                text = message.format(**filled)
+                user = greeting + (text if greeting else text[0].upper() + text[1:])
+                references = [reply.format(**filled) for reply in replies[tone]]
+                pick = next(counter) % len(references)  # alternate demonstrations so both variants are taught
+                records.append({"prompt": f"User: {user}\nTone: {tone}\nReply:",
+                                "completion": " " + references[pick], "tone": tone, "references": references})
+    return tuple(records)
+
+
+def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
+    """Message + tone records.
+
+    Args:
+        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
+        n: number of records; ``None`` for the whole split.
+        seed: shuffle seed.
+    """
+    return select(list(_all_records()), split, n, seed, task="dialogue")

@@ -1,0 +1,100 @@
+"""Summarize: a four-sentence news "article" and a one-sentence summary of it.
+
+Record fields: ``prompt`` ("Article: The town of Oakdale opened a new library on Monday. ...\\nSummary:"),
+``completion`` (" Oakdale opened a new library that cost 12 million dollars."), ``references`` ([that summary]).
+Five story frames (openings, sports, weather, product launches, prizes) filled from word lists: the summary
+always keeps the who/what/key number of the first two sentences, so ROUGE rewards copying the right facts.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+from textgym.data._split import dedupe, select
+
+TOWNS = ("Oakdale", "Riverton", "Maple Creek", "Brookfield", "Fairview", "Cedar Falls", "Greenville", "Lakeside",
+         "Hillcrest", "Springfield", "Westport", "Milford", "Ashland", "Bayview", "Stonebridge", "Clearwater",
+         "Pine Ridge", "Elmwood", "Northgate", "Silver Lake")
+PEOPLE = ("Anna Lee", "David Brown", "Maria Garcia", "James Smith", "Laura Chen", "Peter Novak", "Sara Khan",
+          "Tom Baker", "Emma Wilson", "Lucas Martin", "Nina Patel", "Omar Hassan", "Grace Kim", "Paul Young")
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "March", "April", "June", "July", "September", "October", "November")
+ORDINALS = ("second", "third", "fourth", "fifth", "sixth", "seventh")
+FACILITIES = ("library", "hospital", "swimming pool", "bridge", "school", "park", "train station", "museum",
+              "sports center", "market hall")
+REACTIONS = ("Local residents welcomed the project.", "Some residents complained about the cost.",
+             "A large crowd came to the opening.", "Local shops expect more visitors.")
+TEAMS = ("Lions", "Eagles", "Sharks", "Tigers", "Wolves", "Bears", "Falcons", "Rangers", "Rockets", "Hawks")
+COMPANIES = ("Brightline", "Northwind", "Bluepeak", "Solara", "Greenleaf", "Nimbus", "Ironwood", "Vantage")
+PRODUCTS = ("phone", "laptop", "electric bike", "smart watch", "tablet", "camera", "electric car", "speaker")
+CONTESTS = ("science fair", "robot contest", "math olympiad", "coding challenge", "spelling bee")
+BUILDS = ("solar car", "water filter", "small robot", "weather station", "mobile app", "wind turbine")
+
+
+def _opening(r: random.Random) -> tuple[str, str]:
+    town, facility, cost = r.choice(TOWNS), r.choice(FACILITIES), r.randint(2, 90)
+    article = (f"The town of {town} opened a new {facility} on {r.choice(DAYS)}. The {facility} cost {cost} million "
+               f"dollars and took {r.randint(2, 6)} years to build. Mayor {r.choice(PEOPLE)} said it would serve "
+               f"{r.randint(2, 40) * 100} families. {r.choice(REACTIONS)}")
+    return article, f"{town} opened a new {facility} that cost {cost} million dollars."
+
+
+def _sports(r: random.Random) -> tuple[str, str]:
+    winner, loser = r.sample(TEAMS, 2)
+    high, low = r.randint(2, 6), r.randint(0, 1)
+    player, goals = r.choice(PEOPLE), r.randint(1, high)
+    article = (f"The {winner} beat the {loser} {high} to {low} on {r.choice(DAYS)} in {r.choice(TOWNS)}. "
+               f"{player} scored {goals} of the goals in the second half. It was the {winner}' {r.choice(ORDINALS)} "
+               f"win in a row. The two teams meet again in {r.choice(MONTHS)}.")
+    return article, f"The {winner} beat the {loser} {high} to {low}, and {player} scored {goals}."
+
+
+def _weather(r: random.Random) -> tuple[str, str]:
+    town, day, roads = r.choice(TOWNS), r.choice(DAYS), r.randint(3, 40)
+    article = (f"A strong storm hit {town} on {day}. Heavy rain closed {roads} roads and several schools. "
+               f"Officials said the storm would move east by the weekend. {r.choice(('No one was hurt.', 'Two people were hurt.', 'Power was cut in some areas.'))}")
+    return article, f"A storm hit {town} on {day} and closed {roads} roads."
+
+
+def _launch(r: random.Random) -> tuple[str, str]:
+    company, product, price = r.choice(COMPANIES), r.choice(PRODUCTS), r.randint(2, 30) * 50
+    article = (f"{company} launched a new {product} on {r.choice(DAYS)}. The {product} costs {price} dollars and "
+               f"goes on sale in {r.choice(MONTHS)}. The company expects to sell {r.randint(10, 900)} thousand "
+               f"units this year. Its shares rose {r.randint(1, 9)} percent.")
+    return article, f"{company} launched a new {product} that costs {price} dollars."
+
+
+def _prize(r: random.Random) -> tuple[str, str]:
+    town, contest, build = r.choice(TOWNS), r.choice(CONTESTS), r.choice(BUILDS)
+    article = (f"Students from {town} won the national {contest} on {r.choice(DAYS)}. The team of "
+               f"{r.randint(3, 9)} students built a {build}. Their teacher, {r.choice(PEOPLE)}, said the whole "
+               f"school was proud. The prize is {r.randint(2, 20)} thousand dollars.")
+    return article, f"Students from {town} won the national {contest} with a {build}."
+
+
+FRAMES = (_opening, _sports, _weather, _launch, _prize)
+PER_FRAME = 900
+
+
+@lru_cache(maxsize=1)
+def _all_records() -> tuple[dict, ...]:
+    rng = random.Random(11)
+    records = []
+    for _ in range(PER_FRAME):
+        for frame in FRAMES:
+            article, summary = frame(rng)
+            records.append({"prompt": f"Article: {article}\nSummary:", "completion": " " + summary,
+                            "references": [summary]})
+    return tuple(dedupe(records))
+
+
+def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
+    """Article-to-summary records.
+
+    Args:
+        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
+        n: number of records; ``None`` for the whole split.
+        seed: shuffle seed.
+    """
+    return select(list(_all_records()), split, n, seed, task="summarize")
