@@ -1,0 +1,148 @@
+"""``TokenPPO``'s persistence (safetensors + JSON, no pickle), ``predict`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.models import position_ids_from_mask
+
+#: Constructor arguments written to ``token_ppo.json`` (the policy and env are saved separately).
+SAVED_HYPERPARAMS = (
+    "learning_rate", "n_epochs", "batch_size", "gradient_accumulation_steps", "clip_range", "clip_range_vf",
+    "vf_coef", "ent_coef", "max_grad_norm", "gamma", "gae_lambda", "normalize_advantage", "target_kl", "kl_coef",
+    "kl_target", "kl_estimator", "baseline", "group_size", "temperature", "top_k", "top_p", "missing_eos_penalty",
+    "nlpo_top_p", "nlpo_min_tokens", "nlpo_update_interval", "lora", "bf16", "gradient_checkpointing",
+    "logprob_chunk_size", "num_envs", "env_kwargs", "policy_kwargs", "seed", "verbose", "tensorboard_log",
+)
+STATE_FILE = "token_ppo.json"
+POLICY_DIR = "policy"
+
+
+def _jsonable(name: str, value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        if hasattr(value, "to_dict"):  # peft.LoraConfig
+            return _jsonable(name, {k: (sorted(v) if isinstance(v, set) else v) for k, v in value.to_dict().items()})
+        warnings.warn(f"TokenPPO.save: hyperparameter {name}={value!r:.60} is not JSON-serialisable; saved as null.", stacklevel=4)
+        return None
+
+
+def save(algo: Any, path: str) -> None:
+    from agents.ppo.lora import has_lora, merged_copy
+
+    os.makedirs(path, exist_ok=True)
+    policy = merged_copy(algo.policy) if has_lora(algo.policy) else algo.policy
+    policy.save_pretrained(os.path.join(path, POLICY_DIR))
+    spec = getattr(algo.env.unwrapped, "spec", None) or getattr(algo.env, "spec", None)
+    state = {
+        "format": "textgym.TokenPPO/1",
+        "hyperparams": {k: _jsonable(k, v) for k, v in algo.hyperparams.items()},
+        "env_id": getattr(spec, "id", None),
+        "kl_coef_now": algo.kl_controller.value,
+        "num_timesteps": algo.num_timesteps,
+        "iteration": algo.iteration,
+        "lora_merged": has_lora(algo.policy),
+    }
+    with open(os.path.join(path, STATE_FILE), "w") as f:
+        json.dump(state, f, indent=2)
+
+
+def load(cls: type, path: str, env: Any, device: Any, overrides: dict) -> Any:
+    from agents.models import ActorCriticLM
+
+    state_file = os.path.join(path, STATE_FILE)
+    if not os.path.isfile(state_file):
+        raise FileNotFoundError(f"{path!r} holds no {STATE_FILE}: it was not written by TokenPPO.save(path).")
+    with open(state_file) as f:
+        state = json.load(f)
+    hyperparams = dict(state["hyperparams"])
+    if state.get("lora_merged") and "lora" not in overrides:
+        # The adapters were merged into the saved weights; fresh adapters start from them (and the reference
+        # becomes the saved policy).
+        hyperparams["lora"] = hyperparams.get("lora") or True
+    unknown = set(overrides) - set(SAVED_HYPERPARAMS)
+    if unknown:
+        raise TypeError(f"TokenPPO.load got unknown override(s) {sorted(unknown)}; accepted: {', '.join(SAVED_HYPERPARAMS)}.")
+    hyperparams.update(overrides)
+    if env is None:
+        if state.get("env_id") is None:
+            raise ValueError("The saved run has no env id (its env was not made from one): pass env=... to load().")
+        env = state["env_id"]
+    policy = ActorCriticLM.from_pretrained(os.path.join(path, POLICY_DIR))
+    algo = cls(policy, env, device=device, **hyperparams)
+    if "kl_coef" not in overrides:
+        algo.kl_controller.value = float(state["kl_coef_now"])
+    algo.num_timesteps, algo.iteration = int(state["num_timesteps"]), int(state["iteration"])
+    return algo
+
+
+def predict(algo: Any, observation: dict, deterministic: bool) -> tuple[np.ndarray, None]:
+    if not isinstance(observation, dict) or not {"input_ids", "attention_mask"} <= set(observation):
+        raise TypeError("observation must be textgym's dict with 'input_ids' and 'attention_mask' (see docs/design.md).")
+    ids = torch.as_tensor(np.asarray(observation["input_ids"]), device=algo.device)
+    mask = torch.as_tensor(np.asarray(observation["attention_mask"]), device=algo.device)
+    single = ids.ndim == 1
+    ids, mask = (ids[None], mask[None]) if single else (ids, mask)
+    ids, mask = ids.round().long(), mask.round().long()  # SB3 may have cast the ids to float32 (exact < 2**24)
+    if (mask.sum(1) == 0).any():
+        raise ValueError("An observation has an all-zero attention_mask: reset the env before predicting.")
+    last = mask.shape[1] - 1 - mask.flip(1).argmax(dim=1)  # index of each row's last real token
+    rows = torch.arange(ids.shape[0], device=algo.device)
+    with algo._autocast():
+        hidden = algo.policy(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask)).hidden[rows, last]
+        mask_logits = None
+        if algo.nlpo is not None:
+            mh = algo.nlpo.model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask)).hidden[rows, last]
+            mask_logits = algo.nlpo.model.lm_head(mh).float()
+    from agents.distributions import sample_tokens
+
+    logits = algo.sampler.process(algo.policy.lm_head(hidden).float(), mask_logits)
+    tokens = logits.argmax(-1) if deterministic else sample_tokens(logits, generator=algo.generator)
+    actions = tokens.cpu().numpy().astype(np.int64)
+    return (actions[0] if single else actions), None
+
+
+def evaluate(algo: Any, env: Any, num_episodes: int | None, deterministic: bool) -> dict[str, float]:
+    from agents.ppo.rollout import generate_episodes
+    from agents.ppo.setup import make_env
+
+    env = algo.env if env is None else make_env(env, algo.num_envs, None, warn=False)
+    base = env.unwrapped
+    n_slots, n_prompts = base.num_envs, len(base.prompt_source)
+    num_episodes = n_slots if num_episodes is None else int(num_episodes)
+    if num_episodes < 1:
+        raise ValueError(f"num_episodes must be >= 1, got {num_episodes}.")
+    was_training = algo.policy.training
+    algo.policy.eval()
+    scores, lengths, eos, components = [], [], [], {}
+    order = np.arange(num_episodes) % n_prompts  # prompts in order: the same episodes every evaluation
+    for start in range(0, num_episodes, n_slots):
+        chunk = order[start : start + n_slots]
+        indices = np.resize(chunk, n_slots)
+        ep = generate_episodes(algo.policy, env, algo.sampler, prompt_indices=indices, generator=algo.generator,
+                               deterministic=deterministic, autocast=algo._autocast)
+        keep = slice(0, chunk.size)
+        scores.append((ep.env_rewards * ep.response_mask).sum(1)[keep])
+        lengths.append(ep.response_mask.sum(1)[keep].float())
+        eos.append(ep.terminated[keep].float())
+        for name, values in ep.reward_components.items():
+            components.setdefault(name, []).append(values[keep])
+    algo.policy.train(was_training)
+    scores_t = torch.cat(scores)
+    result = {
+        "reward_mean": float(scores_t.mean()),
+        "reward_std": float(scores_t.std()) if scores_t.numel() > 1 else 0.0,
+        "ep_len_mean": float(torch.cat(lengths).mean()),
+        "eos_rate": float(torch.cat(eos).mean()),
+        "num_episodes": num_episodes,
+    }
+    result.update({f"reward_{k}": float(np.nanmean(np.concatenate(v))) for k, v in components.items()})
+    return result

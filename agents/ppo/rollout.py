@@ -1,0 +1,325 @@
+"""Rollouts: batched KV-cached sampling that steps a textgym vector env, then ONE teacher-forced pass per
+sequence for the old log-probs, values and reference log-probs.
+
+Generation: the prompts of all ``N`` slots are prefilled once (one forward over ``[N, P]``); then each step
+feeds only the ``N`` newly sampled tokens with the cache, and sends them to the env as one ``step``. The env
+(``autoreset_mode=DISABLED``) freezes finished slots and scores every episode that finished on a step in one
+batched reward call.
+
+Scoring: the sampling loop keeps no log-probs. Afterwards each sequence goes through the model once,
+teacher-forced, which gives every response token's log-prob, entropy and value in parallel. Because a causal
+LM's output at position ``i`` depends only on tokens ``<= i``, this equals what the cached step-by-step pass
+computed (``tests/agents/ppo/test_rollout.py`` checks it to 1e-4); and it is the exact same computation as
+the update's forward pass, so the importance ratio is exactly 1 before the first gradient step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+
+from agents.distributions import process_logits, sample_tokens
+from agents.models import position_ids_from_mask
+from agents.ppo.buffer import layout_to_sequences
+from agents.ppo.masking import LaggedMaskPolicy
+
+
+@dataclass
+class Sampler:
+    """How tokens are drawn, shared by rollouts, old log-probs and the update so that all three score the same
+    distribution.
+
+    Attributes:
+        temperature, top_k, top_p: logits processing (``agents.distributions.process_logits``).
+        allowed_tokens: optional bool ``[V]`` tensor, the env's allowed actions (``env.action_masks()``).
+        nlpo: optional :class:`LaggedMaskPolicy`; its top-p set further restricts each step.
+        chunk_size: tokens per chunk of the chunked log-softmax (memory ``chunk_size x V`` floats).
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    allowed_tokens: torch.Tensor | None = None
+    nlpo: LaggedMaskPolicy | None = None
+    chunk_size: int = 1024
+
+    def action_mask(self, mask_logits: torch.Tensor | None) -> torch.Tensor | None:
+        """The bool mask of allowed tokens for rows whose mask-policy logits are ``mask_logits`` (or ``None``)."""
+        mask = self.allowed_tokens
+        if self.nlpo is not None and mask_logits is not None:
+            nucleus = self.nlpo.mask_from_logits(mask_logits)
+            mask = nucleus if mask is None else nucleus & mask
+            # The env's constraint wins: if the nucleus has no allowed token left, fall back to the allowed set.
+            if self.allowed_tokens is not None:
+                empty = ~mask.any(dim=-1, keepdim=True)
+                mask = torch.where(empty, self.allowed_tokens.expand_as(mask), mask)
+        return mask
+
+    def process(self, logits: torch.Tensor, mask_logits: torch.Tensor | None = None) -> torch.Tensor:
+        return process_logits(
+            logits, self.temperature, self.top_k, self.top_p, action_mask=self.action_mask(mask_logits)
+        )
+
+
+def _logp_entropy_chunk(
+    hidden: torch.Tensor, tokens: torch.Tensor, lm_head: nn.Module, sampler: Sampler, mask_logits: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = sampler.process(lm_head(hidden).float(), mask_logits)
+    logp_all = torch.log_softmax(logits, dim=-1)
+    probs = logp_all.exp()
+    # Masked-out tokens have logit -inf: p * log p would be 0 * -inf = nan (and so would its gradient), so
+    # their log p is replaced by 0 *before* the product.
+    entropy = -(probs * torch.where(probs > 0, logp_all, torch.zeros_like(logp_all))).sum(-1)
+    return logp_all.gather(-1, tokens[:, None]).squeeze(-1), entropy
+
+
+def token_logprobs(
+    hidden: torch.Tensor,
+    tokens: torch.Tensor,
+    lm_head: nn.Module,
+    sampler: Sampler,
+    mask_hidden: torch.Tensor | None = None,
+    checkpoint: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-prob and entropy of each token under the processed (sampling) distribution, vocabulary in chunks.
+
+    Memory is bounded by ``sampler.chunk_size x V`` floats whatever the number of tokens: each chunk's
+    full-vocabulary logits are recomputed in the backward pass (activation checkpointing) instead of kept.
+
+    Args:
+        hidden: ``[N, H]`` final hidden states at the positions that predict ``tokens``.
+        tokens: ``[N]`` token ids.
+        lm_head: the policy's output projection.
+        sampler: temperature / top-k / top-p / masks.
+        mask_hidden: ``[N, H]`` hidden states of the NLPO mask policy at the same positions (or ``None``).
+        checkpoint: recompute chunk logits in backward (only matters when ``hidden`` requires grad).
+
+    Returns:
+        ``(logp [N], entropy [N])``, float32.
+    """
+    logps, entropies = [], []
+    for start in range(0, hidden.shape[0], sampler.chunk_size):
+        chunk = slice(start, start + sampler.chunk_size)
+        mask_logits = None
+        if sampler.nlpo is not None and mask_hidden is not None:
+            with torch.no_grad():
+                mask_logits = sampler.nlpo.model.lm_head(mask_hidden[chunk]).float()
+        if checkpoint and hidden.requires_grad:
+            logp, ent = activation_checkpoint(
+                _logp_entropy_chunk, hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits, use_reentrant=False
+            )
+        else:
+            logp, ent = _logp_entropy_chunk(hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits)
+        logps.append(logp)
+        entropies.append(ent)
+    if not logps:
+        empty = hidden.new_zeros(0, dtype=torch.float32)
+        return empty, empty
+    return torch.cat(logps), torch.cat(entropies)
+
+
+def _response_hidden(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int, num_tokens: int):
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask))
+    # Response token t sits at column prompt_length + t and is predicted from column prompt_length - 1 + t.
+    window = slice(prompt_length - 1, prompt_length - 1 + num_tokens)
+    return out.hidden[:, window], out.values[:, window]
+
+
+def evaluate_sequences(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    prompt_length: int,
+    response_ids: torch.Tensor,
+    response_mask: torch.Tensor,
+    sampler: Sampler,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
+    checkpoint: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The teacher-forced pass: one forward over whole sequences gives each response token's log-prob,
+    entropy and the value of the state before it.
+
+    Args:
+        model: an ``ActorCriticLM`` (causal).
+        input_ids: ``[B, L]`` prompt (left-padded) then response (right-padded) ids.
+        attention_mask: ``[B, L]``, 1 on real tokens.
+        prompt_length: number of prompt columns; response token ``t`` is column ``prompt_length + t``.
+        response_ids: ``[B, T]``.
+        response_mask: ``[B, T]`` bool, True on generated tokens.
+        sampler: the sampling distribution the log-probs are taken under.
+        autocast: a context-manager factory (bf16 autocast on CUDA; a no-op otherwise).
+        checkpoint: activation checkpointing of the chunked vocabulary projection.
+
+    Returns:
+        ``(logp, entropy, values)``, each ``[B, T]`` float32 and 0 on padding.
+    """
+    num_tokens = response_ids.shape[1]
+    with autocast():
+        hidden, values = _response_hidden(model, input_ids, attention_mask, prompt_length, num_tokens)
+        mask_hidden = None
+        if sampler.nlpo is not None:
+            with torch.no_grad():
+                mask_hidden, _ = _response_hidden(sampler.nlpo.model, input_ids, attention_mask, prompt_length, num_tokens)
+                mask_hidden = mask_hidden[response_mask]
+        logp_valid, ent_valid = token_logprobs(
+            hidden[response_mask], response_ids[response_mask], model.lm_head, sampler, mask_hidden, checkpoint
+        )
+    logp = torch.zeros(response_ids.shape, dtype=torch.float32, device=hidden.device)
+    entropy = torch.zeros_like(logp)
+    logp = logp.masked_scatter(response_mask, logp_valid)
+    entropy = entropy.masked_scatter(response_mask, ent_valid)
+    return logp, entropy, values.float() * response_mask
+
+
+@dataclass
+class Episodes:
+    """What a rollout returns: the finished episodes in buffer layout plus the env's infos.
+
+    Attributes:
+        prompt_ids, prompt_mask, response_ids, response_mask: as in :class:`SequenceRolloutBuffer`.
+        env_rewards: ``[N, T]`` float32, each token's env reward.
+        terminated: ``[N]`` bool (EOS), else truncated.
+        completions: the decoded completions (from the env's infos).
+        reward_components: name -> ``[N]`` float array.
+        num_steps: env steps taken (``<= T``).
+    """
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    response_ids: torch.Tensor
+    response_mask: torch.Tensor
+    env_rewards: torch.Tensor
+    terminated: torch.Tensor
+    completions: list[str]
+    reward_components: dict[str, np.ndarray]
+    num_steps: int
+
+
+class _CachedDecoder:
+    """Prefill once, then one token per step through the model's KV cache."""
+
+    def __init__(self, model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor):
+        self.model = model
+        out = model(
+            input_ids=prompt_ids,
+            attention_mask=prompt_mask,
+            position_ids=position_ids_from_mask(prompt_mask),
+            use_cache=True,
+        )
+        self.past = out.past_key_values
+        self.hidden = out.hidden[:, -1]
+
+    def step(self, tokens: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> None:
+        out = self.model(
+            input_ids=tokens[:, None],
+            attention_mask=attention_mask,
+            position_ids=positions[:, None],
+            past_key_values=self.past,
+            use_cache=True,
+        )
+        self.past = out.past_key_values
+        self.hidden = out.hidden[:, -1]
+
+
+@torch.no_grad()
+def generate_episodes(
+    model: nn.Module,
+    env: Any,
+    sampler: Sampler,
+    *,
+    prompt_indices: np.ndarray | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    deterministic: bool = False,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
+    on_step: Callable[[int, dict], bool] | None = None,
+) -> Episodes | None:
+    """Run one synchronised batch of ``env.num_envs`` episodes with KV-cached batched sampling.
+
+    Args:
+        model: the ``ActorCriticLM`` policy.
+        env: a textgym vector env in ``AutoresetMode.DISABLED``.
+        sampler: the token distribution (also applied with ``deterministic``, which takes its argmax).
+        prompt_indices: the prompt of each slot (``None``: the env draws them).
+        seed: passed to ``env.reset`` (only the first rollout of a run needs it).
+        generator: torch RNG for sampling.
+        deterministic: greedy decoding.
+        autocast: context-manager factory for the forwards.
+        on_step: called after each env step with (number of slots that took a token, the step's locals);
+            returning ``False`` aborts the rollout, which then returns ``None`` (SB3's callback protocol).
+
+    Returns:
+        The finished :class:`Episodes` (or ``None`` if ``on_step`` aborted).
+    """
+    num_slots, P = env.num_envs, env.max_prompt_tokens
+    device = next(model.parameters()).device
+    options = {"prompt_indices": np.asarray(prompt_indices)} if prompt_indices is not None else None
+    obs, _ = env.reset(seed=seed, options=options)
+    prompt_ids, prompt_mask, _, _ = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
+    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.long().to(device)
+    with autocast():
+        policy = _CachedDecoder(model, prompt_ids, prompt_mask)
+        masker = _CachedDecoder(sampler.nlpo.model, prompt_ids, prompt_mask) if sampler.nlpo is not None else None
+    env_rewards = np.zeros((num_slots, env.max_new_tokens), dtype=np.float32)
+    done = np.zeros(num_slots, dtype=bool)
+    completions = [""] * num_slots
+    components: dict[str, np.ndarray] = {}
+    next_position = prompt_mask.sum(dim=1)  # position id of the next token of each slot
+    attention_mask = prompt_mask
+    step = 0
+    for step in range(env.max_new_tokens):
+        mask_logits = model_logits(masker.model, masker.hidden) if masker is not None else None
+        logits = sampler.process(model_logits(model, policy.hidden), mask_logits)
+        tokens = logits.argmax(dim=-1) if deterministic else sample_tokens(logits, generator=generator)
+        active = ~done
+        obs, rewards, terminated, truncated, infos = env.step(tokens.cpu().numpy().astype(np.int64))
+        env_rewards[active, step] = rewards[active]
+        _collect_infos(infos, completions, components, num_slots)
+        done = np.asarray(terminated | truncated, dtype=bool)
+        if on_step is not None and on_step(int(active.sum()), locals()) is False:
+            return None
+        if done.all():
+            break
+        attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
+        with autocast():
+            policy.step(tokens, attention_mask, next_position)
+            if masker is not None:
+                masker.step(tokens, attention_mask, next_position)
+        next_position = next_position + 1
+    _, _, response_ids, response_mask = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
+    return Episodes(
+        prompt_ids=prompt_ids.cpu(),
+        prompt_mask=prompt_mask.bool().cpu(),
+        response_ids=response_ids,
+        response_mask=response_mask,
+        env_rewards=torch.from_numpy(env_rewards),
+        terminated=torch.from_numpy(np.asarray(terminated, dtype=bool)),
+        completions=completions,
+        reward_components=components,
+        num_steps=step + 1,
+    )
+
+
+def model_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Full-vocabulary logits of the last position only (``[N, V]``, float32): one row per slot per step."""
+    return model.lm_head(hidden).float()
+
+
+def _collect_infos(infos: dict, completions: list[str], components: dict[str, np.ndarray], num_slots: int) -> None:
+    if "completion" in infos:
+        for i in np.flatnonzero(infos.get("_completion", np.ones(num_slots, dtype=bool))):
+            completions[i] = infos["completion"][i]
+    if "reward_components" in infos:
+        comps = infos["reward_components"]
+        for name, values in comps.items():
+            if name.startswith("_"):
+                continue
+            where = comps.get("_" + name, np.ones(num_slots, dtype=bool))
+            store = components.setdefault(name, np.full(num_slots, np.nan))
+            store[where] = np.asarray(values, dtype=np.float64)[where]

@@ -1,0 +1,108 @@
+"""Turning ``TokenPPO``'s ``policy`` / ``env`` / ``device`` arguments into objects, with errors that name the fix."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else goes through ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but CUDA is not available here; use device='cpu' or 'auto'.")
+    return device
+
+
+def make_env(env: Any, num_envs: int, env_kwargs: dict | None, warn: bool = True):
+    """A textgym vector env in ``AutoresetMode.DISABLED`` from an id or an existing vector env."""
+    import gymnasium as gym
+    from gymnasium.vector import AutoresetMode
+
+    if isinstance(env, str):
+        import textgym  # noqa: F401  (registers the ids)
+
+        if env not in gym.registry:
+            known = ", ".join(sorted(k for k in gym.registry if k.startswith("textgym/")))
+            raise ValueError(f"Unknown env id {env!r}. Registered textgym ids: {known}.")
+        return gym.make_vec(env, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, **(env_kwargs or {}))
+    if not isinstance(env, gym.vector.VectorEnv):
+        raise TypeError(
+            f"env must be a textgym id or a textgym vector env (gym.make_vec(id, num_envs=N)), got {type(env).__name__}. "
+            "A single gym.Env cannot be batched by TokenPPO: use gym.make_vec."
+        )
+    base = env.unwrapped
+    missing = [a for a in ("tokenizer", "prompt_source", "max_prompt_tokens", "max_new_tokens") if not hasattr(base, a)]
+    if missing:
+        raise TypeError(f"TokenPPO needs a textgym vector env; {type(base).__name__} lacks {missing}.")
+    if getattr(base, "autoreset_mode", None) != AutoresetMode.DISABLED:
+        if warn:
+            warnings.warn(
+                f"TokenPPO runs its env with autoreset_mode=DISABLED (one synchronised batch of episodes per "
+                f"rollout); switching this env from {getattr(base, 'autoreset_mode', None)}. Create it with "
+                "gym.make_vec(id, num_envs=N, autoreset_mode=AutoresetMode.DISABLED) to silence this.",
+                stacklevel=3,
+            )
+        base.autoreset_mode = AutoresetMode.DISABLED
+        base.metadata = {**base.metadata, "autoreset_mode": AutoresetMode.DISABLED}
+    return env
+
+
+def make_policy(policy: Any, env: Any, policy_kwargs: dict | None, seed: int | None) -> nn.Module:
+    """An ``ActorCriticLM`` from an instance, a local directory or ``"default"``; checks the vocabulary fits."""
+    from agents.models import ActorCriticLM, build_default_model
+
+    kwargs = dict(policy_kwargs or {})
+    if isinstance(policy, ActorCriticLM):
+        model = policy
+    elif policy == "default":
+        model = build_default_model(tokenizer=env.tokenizer, seed=0 if seed is None else seed, **kwargs)
+    elif isinstance(policy, (str, os.PathLike)):
+        if not os.path.isdir(policy):
+            raise ValueError(
+                f"policy={str(policy)!r} is neither 'default' nor a local model directory. TokenPPO never downloads: "
+                "save a model with ActorCriticLM.save_pretrained(dir) (or a HF model with save_pretrained) first."
+            )
+        model = ActorCriticLM.from_pretrained(str(policy), **kwargs)
+    else:
+        raise TypeError(f"policy must be an ActorCriticLM, a local model directory or 'default', got {type(policy).__name__}.")
+    if getattr(model, "is_encoder_decoder", False):
+        raise NotImplementedError(
+            "TokenPPO trains causal LMs; encoder-decoder (seq2seq) policies are not supported yet. Use a causal "
+            "model (e.g. build_default_model) or TransformerPolicy with SB3's PPO."
+        )
+    num_actions = env.single_action_space.n
+    if model.vocab_size < num_actions:
+        raise ValueError(
+            f"The policy's vocabulary ({model.vocab_size}) is smaller than the env's action space ({num_actions}): "
+            "the model and the env must share a tokenizer (build the model for the env's tokenizer)."
+        )
+    return model
+
+
+def disable_dropout(model: nn.Module) -> None:
+    """Zero every dropout: with dropout the log-probs of unchanged weights differ between the rollout and
+    the update, so the PPO ratio would start away from 1 (TRL does the same)."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        for attr in ("attention_dropout", "dropout", "attn_dropout_p"):
+            if isinstance(getattr(module, attr, None), float):
+                setattr(module, attr, 0.0)
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Turn on the transformer's gradient checkpointing (recompute activations in backward)."""
+    from transformers import PreTrainedModel
+
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel) and getattr(module, "supports_gradient_checkpointing", False):
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            return
+    warnings.warn(f"{type(model).__name__} has no transformer that supports gradient checkpointing; running without.", stacklevel=3)

@@ -1,0 +1,513 @@
+"""``TokenPPO``: PPO for text generation, where each token is an action in ``Discrete(vocab_size)``.
+
+SB3's API (``learn`` / ``save`` / ``load`` / ``predict``, ``BaseCallback``s, SB3's logger) over a textgym vector
+env, with an inside built for 50k-action spaces: KV-cached batched rollouts, one teacher-forced pass per
+sequence, a sequence-level buffer and a chunked vocabulary projection. The maths, symbol by symbol with the
+variable that holds it: ``docs/theory.md``.
+
+One iteration::
+
+    rollout     env.num_envs episodes sampled together (agents.ppo.rollout.generate_episodes)
+    score       old log-probs, values and reference log-probs, one forward per sequence (evaluate_sequences)
+    shape       per-token reward = -kl_coef * KL_t (+ task reward on the last token, - missing_eos_penalty)
+    advantages  GAE over those rewards, or a GRPO / RLOO group baseline (critic-free)
+    update      n_epochs x minibatches of sequences: clipped surrogate + clipped value loss - entropy bonus
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.ppo import io as ppo_io
+from agents.ppo.advantages import compute_gae, explained_variance, group_advantages, masked_mean, whiten
+from agents.ppo.buffer import SequenceRolloutBuffer
+from agents.ppo.kl import KL_ESTIMATORS, kl_estimate, make_kl_controller
+from agents.ppo.lora import adapters_disabled, apply_lora, has_lora
+from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
+from agents.ppo.masking import LaggedMaskPolicy
+from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
+from agents.ppo.setup import disable_dropout, enable_gradient_checkpointing, make_env, make_policy, resolve_device
+
+BASELINES = ("gae", "grpo", "rloo")
+
+
+class TokenPPO:
+    """PPO over a textgym vector env whose actions are tokens.
+
+    Args:
+        policy: an ``agents.models.ActorCriticLM``, a local model directory (``ActorCriticLM.from_pretrained``),
+            or ``"default"`` (``agents.models.build_default_model`` with the env's tokenizer).
+        env: a textgym id (``"textgym/Arithmetic-v0"``, made with ``gym.make_vec(id, num_envs=num_envs)``) or a
+            textgym vector env. TokenPPO runs it with ``autoreset_mode=DISABLED`` (switched, with a warning,
+            when the env was made otherwise). One rollout is one synchronised batch of ``num_envs`` episodes.
+        learning_rate: Adam learning rate.
+        n_epochs: passes over each rollout.
+        batch_size: sequences per optimiser step.
+        gradient_accumulation_steps: each minibatch is split into this many micro-batches whose gradients are
+            summed before the step (same update, less activation memory).
+        clip_range: PPO's ratio clip ``epsilon``.
+        clip_range_vf: value clip around the rollout values (``None``: no value clipping).
+        vf_coef: weight of the value loss.
+        ent_coef: weight of the entropy bonus.
+        max_grad_norm: gradient-norm clip.
+        gamma: discount over tokens (1.0: the reward is about the whole text).
+        gae_lambda: GAE's ``lambda``.
+        normalize_advantage: whiten advantages over the rollout's valid tokens.
+        target_kl: stop the epoch loop once a minibatch's approximate KL(old || new) exceeds ``1.5 * target_kl``
+            (SB3's early stop; ``None`` disables it). Not to be confused with ``kl_target``.
+        kl_coef: coefficient ``beta`` of the per-token KL penalty to the frozen reference (0: no reference
+            model is kept at all).
+        kl_target: if set, RL4LMs' adaptive controller steers the per-sequence KL to this value starting from
+            ``kl_coef``; ``None``: fixed ``kl_coef``.
+        kl_estimator: ``"k1"`` (``log pi - log pi_ref``) or ``"k3"`` (non-negative, lower variance).
+        baseline: ``"gae"`` (critic), ``"grpo"`` or ``"rloo"`` (group baselines, critic-free; need ``group_size``).
+        group_size: completions per prompt in a rollout (``num_envs`` must be a multiple of it).
+        temperature, top_k, top_p: the sampling distribution; PPO's log-probs are taken under the same one.
+        missing_eos_penalty: subtracted from the reward of episodes truncated without EOS (``None``: off).
+        nlpo_top_p: NLPO action masking: restrict each step to the top-p nucleus of a lagged policy copy
+            (``None``: off).
+        nlpo_min_tokens: the NLPO mask keeps at least this many tokens.
+        nlpo_update_interval: refresh the lagged copy every this many iterations.
+        lora: ``None``, ``True``, a dict of ``peft.LoraConfig`` arguments, or a ``peft.LoraConfig``: train LoRA
+            adapters; the reference is the same model with adapters disabled.
+        bf16: bf16 autocast for forwards (CUDA only; on CPU it warns and runs float32).
+        gradient_checkpointing: recompute transformer activations in backward (saves memory; works on CPU too).
+        logprob_chunk_size: tokens per chunk of the chunked log-softmax over the vocabulary.
+        num_envs: slots when ``env`` is an id.
+        env_kwargs: extra ``gym.make_vec`` arguments when ``env`` is an id.
+        policy_kwargs: extra arguments for ``build_default_model`` / ``ActorCriticLM.from_pretrained``.
+        seed: seeds Python, numpy, torch, the sampler and the env; same seed on CPU gives identical runs.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``...
+        verbose: 0 silent, 1 SB3 stdout logging, 2 also warnings about the setup.
+        tensorboard_log: directory for tensorboard logs (``None``: off).
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        env: Any,
+        learning_rate: float = 1e-5,
+        n_epochs: int = 4,
+        batch_size: int = 16,
+        gradient_accumulation_steps: int = 1,
+        clip_range: float = 0.2,
+        clip_range_vf: float | None = 0.2,
+        vf_coef: float = 0.1,
+        ent_coef: float = 0.0,
+        max_grad_norm: float = 1.0,
+        gamma: float = 1.0,
+        gae_lambda: float = 0.95,
+        normalize_advantage: bool = True,
+        target_kl: float | None = None,
+        kl_coef: float = 0.05,
+        kl_target: float | None = None,
+        kl_estimator: str = "k1",
+        baseline: str = "gae",
+        group_size: int = 1,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        missing_eos_penalty: float | None = None,
+        nlpo_top_p: float | None = None,
+        nlpo_min_tokens: int = 100,
+        nlpo_update_interval: int = 5,
+        lora: Any = None,
+        bf16: bool = False,
+        gradient_checkpointing: bool = False,
+        logprob_chunk_size: int = 1024,
+        num_envs: int = 16,
+        env_kwargs: dict | None = None,
+        policy_kwargs: dict | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+    ):
+        self.hyperparams = {k: v for k, v in locals().items() if k in ppo_io.SAVED_HYPERPARAMS}
+        _check_hyperparams(self.hyperparams)
+        self.learning_rate, self.n_epochs, self.batch_size = learning_rate, n_epochs, batch_size
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.clip_range, self.clip_range_vf, self.vf_coef, self.ent_coef = clip_range, clip_range_vf, vf_coef, ent_coef
+        self.max_grad_norm, self.gamma, self.gae_lambda = max_grad_norm, gamma, gae_lambda
+        self.normalize_advantage, self.target_kl = normalize_advantage, target_kl
+        self.kl_estimator, self.baseline, self.group_size = kl_estimator, baseline, group_size
+        self.missing_eos_penalty, self.lora = missing_eos_penalty, lora
+        self.seed, self.verbose, self.tensorboard_log = seed, verbose, tensorboard_log
+        self.device = resolve_device(device)
+
+        if seed is not None:
+            from stable_baselines3.common.utils import set_random_seed
+
+            set_random_seed(seed)
+        self.env = make_env(env, num_envs, env_kwargs, warn=True)
+        base_env = self.env.unwrapped
+        self.num_envs = base_env.num_envs
+        if self.num_envs % group_size:
+            raise ValueError(
+                f"num_envs={self.num_envs} must be a multiple of group_size={group_size} (each prompt fills "
+                f"{group_size} slots); use num_envs={group_size * max(1, self.num_envs // group_size)}."
+            )
+        self.policy = make_policy(policy, base_env, policy_kwargs, seed).to(self.device)
+        disable_dropout(self.policy)  # dropout would make ratio != 1 on unchanged weights
+        if lora is not None:
+            apply_lora(self.policy, lora)
+        self.use_bf16 = bool(bf16) and self.device.type == "cuda"
+        if bf16 and not self.use_bf16:
+            warnings.warn("bf16=True is used on CUDA only; this run is on CPU and stays in float32.", stacklevel=2)
+        if gradient_checkpointing:
+            enable_gradient_checkpointing(self.policy)
+
+        # The frozen reference: the policy with adapters off under LoRA, else a deep copy (none if beta is 0).
+        self.kl_controller = make_kl_controller(kl_coef, kl_target)
+        self.uses_reference = kl_coef > 0 or kl_target is not None
+        self.ref_policy = None
+        if self.uses_reference and not has_lora(self.policy):
+            import copy
+
+            self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        allowed = torch.as_tensor(np.asarray(base_env.action_masks())[0], device=self.device) if hasattr(base_env, "action_masks") else None
+        if allowed is not None and bool(allowed.all()):
+            allowed = None  # nothing to mask: skip the work
+        if allowed is not None and allowed.shape[0] < self.policy.vocab_size:
+            allowed = torch.cat([allowed, allowed.new_zeros(self.policy.vocab_size - allowed.shape[0])])
+        self.nlpo = LaggedMaskPolicy(self.policy, nlpo_top_p, nlpo_min_tokens, nlpo_update_interval) if nlpo_top_p else None
+        self.sampler = Sampler(temperature, top_k, top_p, allowed, self.nlpo, logprob_chunk_size)
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.policy.parameters() if p.requires_grad], lr=learning_rate, eps=1e-5, weight_decay=0.0
+        )
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item()))
+        self.np_random = np.random.default_rng(seed)
+        self.num_timesteps = 0
+        self.iteration = 0
+        self._first_reset = True
+        self.buffer: SequenceRolloutBuffer | None = None
+        self.last_rollout: dict[str, Any] = {}
+        self._logger = None
+
+    # ------------------------------------------------------------------ SB3 plumbing
+    @property
+    def logger(self):
+        """SB3 ``Logger`` (configured by ``learn`` from ``verbose`` / ``tensorboard_log``, or ``set_logger``)."""
+        if self._logger is None:
+            from stable_baselines3.common.utils import configure_logger
+
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, "TokenPPO", True)
+        return self._logger
+
+    def set_logger(self, logger) -> None:
+        """Use ``logger`` (e.g. ``stable_baselines3.common.logger.configure(dir, ["stdout", "csv", "tensorboard"])``)."""
+        self._logger = logger
+
+    def get_env(self):
+        """The vector env (SB3 callbacks read it as ``training_env``)."""
+        return self.env
+
+    @property
+    def n_envs(self) -> int:
+        return self.num_envs
+
+    def _autocast(self):
+        if self.use_bf16:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _reference(self):
+        """Context manager yielding the reference policy (adapters disabled under LoRA)."""
+        if self.ref_policy is not None:
+            return contextlib.nullcontext(self.ref_policy)
+        return adapters_disabled(self.policy)
+
+    # ------------------------------------------------------------------ rollout
+    def _prompt_indices(self) -> np.ndarray:
+        num_prompts = len(self.env.unwrapped.prompt_source)
+        prompts = self.np_random.integers(0, num_prompts, size=self.num_envs // self.group_size)
+        return np.repeat(prompts, self.group_size)  # rows [g*G, (g+1)*G) share a prompt
+
+    def collect_rollout(self, callback=None) -> bool:
+        """Sample one batch of episodes and fill ``self.buffer``; ``False`` if a callback stopped training.
+
+        ``callback.on_step()`` is called once per env step (one token for every active slot), after
+        ``self.num_timesteps`` grew by the number of slots that took a token.
+        """
+        self.policy.eval()
+        start = time.perf_counter()
+
+        def on_step(active_slots: int, step_locals: dict) -> bool:
+            self.num_timesteps += active_slots
+            if callback is None:
+                return True
+            callback.update_locals(step_locals)
+            return callback.on_step()
+
+        self._rollout_prompts = self._prompt_indices()
+        episodes = generate_episodes(
+            self.policy,
+            self.env,
+            self.sampler,
+            prompt_indices=self._rollout_prompts,
+            seed=self.seed if self._first_reset else None,
+            generator=self.generator,
+            autocast=self._autocast,
+            on_step=on_step,
+        )
+        self._first_reset = False
+        if episodes is None:
+            return False
+        generate_s = time.perf_counter() - start
+        self.buffer = self._score(episodes)
+        self.last_rollout = {
+            "completions": episodes.completions,
+            "reward_components": episodes.reward_components,
+            "generate_s": generate_s,
+            "rollout_s": time.perf_counter() - start,
+        }
+        return True
+
+    @torch.no_grad()
+    def _score(self, ep) -> SequenceRolloutBuffer:
+        """The teacher-forced pass: old log-probs and values, then reference log-probs, one forward each."""
+        ids = torch.cat([ep.prompt_ids, ep.response_ids], dim=1).to(self.device)
+        mask = torch.cat([ep.prompt_mask, ep.response_mask], dim=1).long().to(self.device)
+        response_ids, response_mask = ep.response_ids.to(self.device), ep.response_mask.to(self.device)
+        P = ep.prompt_ids.shape[1]
+        old_logp, ref_logp, values = [], [], []
+        for rows in torch.arange(ids.shape[0], device=self.device).split(max(self.batch_size, 1)):
+            args = (ids[rows], mask[rows], P, response_ids[rows], response_mask[rows], self.sampler, self._autocast)
+            logp, _, value = evaluate_sequences(self.policy, *args)
+            old_logp.append(logp)
+            values.append(value)
+            if self.uses_reference:
+                with self._reference() as ref:
+                    ref_logp.append(evaluate_sequences(ref, *args)[0])
+            else:
+                ref_logp.append(logp)
+        values_t = torch.cat(values) if self.baseline == "gae" else torch.zeros_like(torch.cat(values))
+        return self._make_buffer(ep, old_logp, ref_logp, values_t)
+
+    def _make_buffer(self, ep, old_logp, ref_logp, values) -> SequenceRolloutBuffer:
+        buf = SequenceRolloutBuffer(
+            prompt_ids=ep.prompt_ids,
+            prompt_mask=ep.prompt_mask,
+            response_ids=ep.response_ids,
+            response_mask=ep.response_mask,
+            env_rewards=ep.env_rewards,
+            old_logp=torch.cat(old_logp).cpu(),
+            ref_logp=torch.cat(ref_logp).cpu(),
+            values=values.cpu(),
+            terminated=ep.terminated,
+            prompt_indices=torch.as_tensor(self._rollout_prompts, dtype=torch.long),
+        )
+        self._compute_advantages(buf)
+        return buf.to(self.device)
+
+    def _compute_advantages(self, buf: SequenceRolloutBuffer) -> None:
+        """Per-token rewards (KL shaping + env reward + missing-EOS penalty), then GAE or a group baseline."""
+        mask = buf.response_mask
+        kl = kl_estimate(buf.old_logp, buf.ref_logp, self.kl_estimator) * mask
+        self.last_rollout_kl = float((kl.sum(1)).mean())
+        rewards = buf.env_rewards * mask - self.kl_controller.value * kl
+        if self.missing_eos_penalty is not None:
+            last = (buf.response_lengths - 1).clamp(min=0)
+            penalty = torch.where(buf.terminated, 0.0, float(self.missing_eos_penalty))
+            rewards[torch.arange(buf.num_sequences), last] -= penalty
+        buf.token_rewards = rewards
+        if self.baseline == "gae":
+            advantages, returns = compute_gae(rewards, buf.values, mask, self.gamma, self.gae_lambda)
+        else:
+            # Critic-free: the sequence's return (KL penalty included as reward shaping) against its group.
+            seq_adv = group_advantages(rewards.sum(1), self.group_size, self.baseline)
+            advantages = seq_adv[:, None] * mask
+            returns = torch.zeros_like(advantages)
+        if self.normalize_advantage:
+            advantages = whiten(advantages, mask)
+        buf.advantages, buf.returns = advantages.float(), returns.float()
+
+    # ------------------------------------------------------------------ update
+    def train(self) -> dict[str, float]:
+        """``n_epochs`` passes of minibatch PPO over ``self.buffer``; returns and logs the iteration's metrics."""
+        if self.buffer is None:
+            raise RuntimeError("train() needs a rollout: call collect_rollout() (learn() does both).")
+        buf, use_critic = self.buffer, self.baseline == "gae"
+        self.policy.train()
+        stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "clip_fraction", "approx_kl", "ratio_mean")}
+        shuffle = torch.Generator().manual_seed(int(self.np_random.integers(2**31)))
+        stop = False
+        for _epoch in range(self.n_epochs):
+            for batch in buf.minibatches(self.batch_size, shuffle):
+                self.optimizer.zero_grad(set_to_none=True)
+                micro_rows = batch.indices.tensor_split(min(self.gradient_accumulation_steps, batch.indices.numel()))
+                step_kl = []
+                batch_tokens = batch.response_mask.sum().clamp(min=1)
+                for rows in micro_rows:
+                    micro = buf.get(rows)
+                    logp, entropy, values = evaluate_sequences(
+                        self.policy, micro.input_ids, micro.attention_mask, micro.prompt_length,
+                        micro.response_ids, micro.response_mask, self.sampler, self._autocast,
+                    )
+                    pg_loss, pg_stats = clipped_policy_loss(logp, micro.old_logp, micro.advantages, micro.response_mask, self.clip_range)
+                    ent = masked_mean(entropy, micro.response_mask)
+                    loss = pg_loss - self.ent_coef * ent
+                    v_loss = torch.zeros(())
+                    if use_critic:
+                        v_loss = clipped_value_loss(values, micro.values, micro.returns, micro.response_mask, self.clip_range_vf)
+                        loss = loss + self.vf_coef * v_loss
+                    # Weight by token share: the summed micro-batch gradients equal the full minibatch's.
+                    (loss * micro.response_mask.sum() / batch_tokens).backward()
+                    for key, value in (("policy_loss", pg_loss.item()), ("value_loss", v_loss.item()), ("entropy", ent.item()), *pg_stats.items()):
+                        stats[key].append(value)
+                    step_kl.append(pg_stats["approx_kl"])
+                if self.target_kl is not None and float(np.mean(step_kl)) > 1.5 * self.target_kl:
+                    stop = True  # SB3: skip this step and end the update, the policy moved too far already
+                    break
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.optimizer.step()
+            if stop:
+                break
+        self.policy.eval()
+        self.iteration += 1
+        if self.nlpo is not None:
+            self.nlpo.maybe_refresh(self.policy, self.iteration)
+        kl_coef = self.kl_controller.value
+        self.kl_controller.update(self.last_rollout_kl)
+        metrics = {f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in stats.items()}
+        metrics.update(self._rollout_metrics(buf))
+        metrics["train/kl"] = self.last_rollout_kl
+        metrics["train/kl_coef"] = kl_coef
+        metrics["train/early_stop"] = float(stop)
+        if use_critic:
+            metrics["train/explained_variance"] = explained_variance(buf.values, buf.returns, buf.response_mask)
+        self.last_metrics = metrics
+        return metrics
+
+    def _rollout_metrics(self, buf: SequenceRolloutBuffer) -> dict[str, float]:
+        scores = buf.scores.float()
+        metrics = {
+            "rollout/reward_mean": float(scores.mean()),
+            "rollout/reward_std": float(scores.std()) if scores.numel() > 1 else 0.0,
+            "rollout/ep_len_mean": float(buf.response_lengths.float().mean()),
+            "rollout/eos_rate": float(buf.terminated.float().mean()),
+        }
+        for name, values in self.last_rollout.get("reward_components", {}).items():
+            metrics[f"rollout/reward_{name}"] = float(np.nanmean(values))
+        return metrics
+
+    # ------------------------------------------------------------------ learn
+    def learn(self, total_timesteps: int, callback=None, log_interval: int = 1, tb_log_name: str = "TokenPPO",
+              reset_num_timesteps: bool = True, progress_bar: bool = False) -> "TokenPPO":
+        """Alternate rollouts and updates until ``total_timesteps`` generated tokens (env transitions).
+
+        Args:
+            total_timesteps: stop after at least this many tokens were generated (summed over slots).
+            callback: an SB3 ``BaseCallback``, a list of them, or ``None``. ``on_training_start``, then per
+                iteration ``on_rollout_start``, ``on_step`` after each env step (one token per active slot;
+                returning ``False`` stops training), ``on_rollout_end``; ``on_training_end`` at the end.
+                ``callback.locals`` holds the rollout loop's variables (``tokens``, ``rewards``, ``infos``...).
+            log_interval: dump the logger every this many iterations.
+            tb_log_name: tensorboard run name.
+            reset_num_timesteps: start counting from 0 (``False`` continues a previous ``learn``).
+            progress_bar: show a tqdm bar of generated tokens.
+        """
+        from stable_baselines3.common.callbacks import CallbackList, ProgressBarCallback
+        from stable_baselines3.common.utils import configure_logger
+
+        if total_timesteps <= 0:
+            raise ValueError(f"total_timesteps must be > 0, got {total_timesteps}.")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        if self._logger is None:
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+        callbacks = list(callback) if isinstance(callback, (list, tuple)) else ([callback] if callback is not None else [])
+        if progress_bar:
+            callbacks.append(_TokenProgressBar())
+        callback = CallbackList(callbacks)
+        callback.init_callback(self)
+        total_timesteps = total_timesteps + (0 if reset_num_timesteps else self.num_timesteps)
+        callback.on_training_start(locals(), globals())
+        while self.num_timesteps < total_timesteps:
+            callback.on_rollout_start()
+            if not self.collect_rollout(callback):
+                break
+            callback.on_rollout_end()
+            start = time.perf_counter()
+            metrics = self.train()
+            elapsed = self.last_rollout["rollout_s"] + time.perf_counter() - start
+            metrics["time/tokens_per_sec"] = self.buffer.num_tokens / max(elapsed, 1e-9)
+            metrics["time/generate_tokens_per_sec"] = self.buffer.num_tokens / max(self.last_rollout["generate_s"], 1e-9)
+            for key, value in metrics.items():
+                self.logger.record(key, value)
+            self.logger.record("time/iterations", self.iteration, exclude="tensorboard")
+            self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+            if log_interval and self.iteration % log_interval == 0:
+                self.logger.dump(step=self.num_timesteps)
+        callback.on_training_end()
+        return self
+
+    # ------------------------------------------------------------------ inference and persistence
+    @torch.no_grad()
+    def predict(self, observation: dict, state=None, episode_start=None, deterministic: bool = False):
+        """Next token for each observation (SB3's shape): ``(actions [N] int64, None)``.
+
+        Args:
+            observation: textgym's dict of ``input_ids`` / ``attention_mask``, ``[L]`` or ``[N, L]`` (floats from
+                SB3 wrappers are accepted: ids are exact below 2**24).
+            state, episode_start: unused (SB3 signature).
+            deterministic: greedy instead of sampling.
+        """
+        return ppo_io.predict(self, observation, deterministic)
+
+    def evaluate(self, env: Any = None, num_episodes: int | None = None, deterministic: bool = True) -> dict[str, float]:
+        """Mean task reward of ``num_episodes`` episodes (default: one batch of the env's slots) without training."""
+        return ppo_io.evaluate(self, env, num_episodes, deterministic)
+
+    def save(self, path: str) -> None:
+        """Write ``path/`` with the policy (``save_pretrained``: safetensors + config), the tokenizer when the env
+        has one that saves, and ``token_ppo.json`` (hyperparameters, KL coefficient, counters). No pickle."""
+        ppo_io.save(self, path)
+
+    @classmethod
+    def load(cls, path: str, env: Any = None, device: str | torch.device = "auto", **overrides: Any) -> "TokenPPO":
+        """Rebuild a ``TokenPPO`` saved with :meth:`save`; ``env`` defaults to the saved env id;
+        ``overrides`` replace saved hyperparameters."""
+        return ppo_io.load(cls, path, env, device, overrides)
+
+
+def _check_hyperparams(h: dict) -> None:
+    def positive(name, integer=False):
+        v = h[name]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or (integer and int(v) != v):
+            raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {v!r}.")
+
+    for name in ("n_epochs", "batch_size", "gradient_accumulation_steps", "group_size", "num_envs", "logprob_chunk_size"):
+        positive(name, integer=True)
+    for name in ("learning_rate", "clip_range", "max_grad_norm", "temperature"):
+        positive(name)
+    if h["baseline"] not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {h['baseline']!r}.")
+    if h["baseline"] != "gae" and h["group_size"] < 2:
+        raise ValueError(f"baseline={h['baseline']!r} compares completions of the same prompt: set group_size >= 2.")
+    if h["kl_estimator"] not in KL_ESTIMATORS:
+        raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {h['kl_estimator']!r}.")
+    if not 0.0 <= h["gamma"] <= 1.0 or not 0.0 <= h["gae_lambda"] <= 1.0:
+        raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {h['gamma']!r} and {h['gae_lambda']!r}.")
+    if h["target_kl"] is not None and h["target_kl"] <= 0:
+        raise ValueError(f"target_kl (early stop) must be > 0 or None, got {h['target_kl']!r}.")
+
+
+try:
+    from stable_baselines3.common.callbacks import ProgressBarCallback as _SB3ProgressBar
+
+    class _TokenProgressBar(_SB3ProgressBar):
+        """SB3's bar, advanced by the tokens generated this step instead of ``num_envs``."""
+
+        def _on_step(self) -> bool:
+            self.pbar.update(int(self.locals.get("active", np.ones(1)).sum()))
+            return True
+except ImportError:  # pragma: no cover
+    _TokenProgressBar = None

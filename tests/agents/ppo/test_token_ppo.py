@@ -1,0 +1,170 @@
+"""TokenPPO's SB3-style API: learn / callbacks / logger / save / load / predict / seeding / errors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure
+
+from agents.ppo import TokenPPO
+from tests.agents.ppo.conftest import ToyVectorEnv, tiny_model
+
+
+def make(env=None, **kwargs):
+    kwargs = {"learning_rate": 1e-3, "n_epochs": 2, "batch_size": 4, "seed": 0, **kwargs}
+    return TokenPPO(kwargs.pop("policy", None) or tiny_model(0), env or ToyVectorEnv(num_envs=8), **kwargs)
+
+
+class Recorder(BaseCallback):
+    def __init__(self, stop_after_steps=None):
+        super().__init__()
+        self.events, self.stop_after_steps, self.rollout_tokens = [], stop_after_steps, []
+
+    def _on_training_start(self):
+        self.events.append(("start", self.num_timesteps))
+
+    def _on_rollout_start(self):
+        self.events.append(("rollout_start", self.num_timesteps))
+
+    def _on_step(self):
+        assert "tokens" in self.locals and "rewards" in self.locals
+        self.events.append(("step", self.num_timesteps))
+        return self.stop_after_steps is None or self.n_calls < self.stop_after_steps
+
+    def _on_rollout_end(self):
+        self.events.append(("rollout_end", self.num_timesteps))
+        self.rollout_tokens.append(self.model.buffer.num_tokens)
+
+    def _on_training_end(self):
+        self.events.append(("end", self.num_timesteps))
+
+
+def test_learn_calls_sb3_callbacks_and_counts_tokens():
+    algo, rec, other = make(), Recorder(), Recorder()
+    algo.learn(40, callback=[rec, other])
+    kinds = [e[0] for e in rec.events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("rollout_start") == algo.iteration >= 2
+    assert kinds.count("rollout_end") == algo.iteration and kinds.count("step") == rec.n_calls
+    assert rec.events == other.events
+    steps = [n for k, n in rec.events if k == "step"]
+    assert steps == sorted(steps) and steps[-1] == algo.num_timesteps >= 40
+    assert algo.num_timesteps == sum(rec.rollout_tokens)  # one timestep per generated token
+    # A callback returning False stops training at once, mid-rollout.
+    stopper = Recorder(stop_after_steps=2)
+    make().learn(1000, callback=CallbackList([stopper]))
+    assert [k for k, _ in stopper.events].count("step") == 2 and stopper.events[-1][0] == "end"
+
+
+def test_metrics_reach_stdout_csv_and_tensorboard(tmp_path, capsys):
+    algo = make()
+    algo.set_logger(configure(str(tmp_path), ["stdout", "csv", "tensorboard"]))
+    algo.learn(30)
+    header = open(tmp_path / "progress.csv").readline().strip().split(",")
+    for key in ("rollout/reward_mean", "rollout/reward_std", "rollout/ep_len_mean", "train/kl", "train/entropy",
+                "train/clip_fraction", "train/approx_kl", "train/value_loss", "train/policy_loss",
+                "train/explained_variance", "train/ratio_mean", "train/kl_coef", "time/tokens_per_sec"):
+        assert key in header, key
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
+    assert "reward_mean" in capsys.readouterr().out
+
+
+def test_same_seed_same_metrics_different_seed_differs():
+    def run(seed):
+        algo = make(seed=seed)
+        history = []
+        for _ in range(2):
+            algo.collect_rollout()
+            history.append(algo.train())
+        return history
+
+    a, b, c = run(3), run(3), run(4)
+    assert a == b
+    assert a != c
+
+
+def test_save_load_roundtrip(tmp_path):
+    algo = make(kl_target=1.0)
+    algo.learn(20)
+    algo.save(str(tmp_path / "run"))
+    files = set(os.listdir(tmp_path / "run")) | set(os.listdir(tmp_path / "run" / "policy"))
+    assert "token_ppo.json" in files and any(f.endswith(".safetensors") for f in files)
+    assert not any(f.endswith((".pkl", ".pt", ".bin", ".zip")) for f in files)
+    state = json.load(open(tmp_path / "run" / "token_ppo.json"))
+    assert state["hyperparams"]["kl_target"] == 1.0 and state["num_timesteps"] == algo.num_timesteps
+    loaded = TokenPPO.load(str(tmp_path / "run"), env=ToyVectorEnv(num_envs=8), device="cpu")
+    assert loaded.kl_controller.value == algo.kl_controller.value and loaded.learning_rate == algo.learning_rate
+    obs, _ = algo.env.reset(seed=1)
+    assert np.array_equal(algo.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    for p, q in zip(algo.policy.parameters(), loaded.policy.parameters()):
+        torch.testing.assert_close(p, q)
+    with pytest.raises(FileNotFoundError, match="token_ppo.json"):
+        TokenPPO.load(str(tmp_path))
+    with pytest.raises(TypeError, match="unknown override"):
+        TokenPPO.load(str(tmp_path / "run"), env=ToyVectorEnv(), learning_rat=1.0)
+
+
+def test_predict_is_sb3_shaped():
+    algo = make()
+    obs, _ = algo.env.reset(seed=0)
+    actions, state = algo.predict(obs)
+    assert actions.shape == (8,) and actions.dtype == np.int64 and state is None
+    single = {k: v[0] for k, v in obs.items()}
+    action, _ = algo.predict(single, deterministic=True)
+    assert np.ndim(action) == 0
+    as_float = {k: v.astype(np.float32) for k, v in obs.items()}  # what SB3 wrappers hand over
+    assert np.array_equal(algo.predict(as_float, deterministic=True)[0], algo.predict(obs, deterministic=True)[0])
+    with pytest.raises(TypeError, match="input_ids"):
+        algo.predict(obs["input_ids"])
+
+
+def test_evaluate_reports_reward_without_training():
+    algo = make()
+    before = [p.clone() for p in algo.policy.parameters()]
+    result = algo.evaluate(num_episodes=12)
+    assert result["num_episodes"] == 12 and 0.0 <= result["reward_mean"] <= 1.0
+    assert all(torch.equal(p, q) for p, q in zip(before, algo.policy.parameters()))
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"baseline": "ppo"}, ValueError, "baseline must be one of"),
+        ({"baseline": "grpo"}, ValueError, "group_size >= 2"),
+        ({"baseline": "grpo", "group_size": 3}, ValueError, "multiple of group_size"),
+        ({"kl_estimator": "k2"}, ValueError, "kl_estimator"),
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
+        ({"gamma": 1.5}, ValueError, "gamma and gae_lambda"),
+        ({"kl_coef": 0.0, "kl_target": 1.0}, ValueError, "kl_coef > 0"),
+        ({"nlpo_top_p": 1.5}, ValueError, "nlpo_top_p"),
+        ({"device": "cuda:0"} if not torch.cuda.is_available() else {"baseline": "x"}, ValueError, "."),
+    ],
+)
+def test_bad_arguments_name_the_fix(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make(**kwargs)
+
+
+def test_bad_policy_and_env():
+    with pytest.raises(ValueError, match="Unknown env id"):
+        TokenPPO(tiny_model(0), "textgym/NoSuchTask-v0")
+    import gymnasium as gym
+
+    with pytest.raises(TypeError, match="make_vec"):
+        TokenPPO(tiny_model(0), gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="neither 'default' nor a local model directory"):
+        TokenPPO("gpt2", ToyVectorEnv())
+    from agents.models import ActorCriticLM, default_model_config
+
+    small = ActorCriticLM.from_config(default_model_config(vocab_size=8, pad_token_id=0, eos_token_id=1))
+    with pytest.raises(ValueError, match="vocabulary"):
+        TokenPPO(small, ToyVectorEnv())
+
+
+def test_env_with_other_autoreset_is_switched_with_warning():
+    env = ToyVectorEnv(autoreset_mode="NextStep")
+    with pytest.warns(UserWarning, match="DISABLED"):
+        make(env=env)
+    assert env.autoreset_mode.value == "Disabled"
