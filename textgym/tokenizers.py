@@ -314,7 +314,12 @@ def spm_to_hf(model_proto: bytes):
     proto = model_pb2.ModelProto()
     proto.ParseFromString(model_proto)
     trainer, norm = proto.trainer_spec, proto.normalizer_spec
-    pieces = [(p.piece, p.score) for p in proto.pieces]
+    # spm never matches control pieces ("</s>") or byte pieces ("<0x41>") against text; a tokenizers Unigram
+    # would, so they get a score no segmentation picks while the text's characters are in the vocabulary (ids
+    # and decoding are unchanged). Known gap: a Unigram model whose vocabulary lacks "<", "/" or ">" still maps
+    # a literal "</s>" in text to the piece; BPE models (the default) convert exactly.
+    unmatchable = (model_pb2.ModelProto.SentencePiece.CONTROL, model_pb2.ModelProto.SentencePiece.BYTE)
+    pieces = [(p.piece, -1e9 if p.type in unmatchable else p.score) for p in proto.pieces]
     unk_piece = proto.pieces[trainer.unk_id].piece if trainer.unk_id >= 0 else None
     if trainer.model_type == model_pb2.TrainerSpec.UNIGRAM:
         model = models.Unigram(pieces, unk_id=trainer.unk_id if trainer.unk_id >= 0 else None,
@@ -436,7 +441,7 @@ def train_sentencepiece(
     try:
         spm.SentencePieceTrainer.train(model_writer=writer, **options)
     except RuntimeError as error:
-        raise ValueError(f"sentencepiece could not train a {vocab_size}-piece {model_type} model: {error}. "
+        raise ValueError(f"sentencepiece could not train a {vocab_size}-piece {model_type} model: {str(error).rstrip('.')}. "
                          "Lower vocab_size to the size it suggests or add more text.") from error
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
