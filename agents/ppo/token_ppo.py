@@ -171,7 +171,9 @@ class TokenPPO:
             import copy
 
             self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
-        allowed = torch.as_tensor(np.asarray(base_env.action_masks())[0], device=self.device) if hasattr(base_env, "action_masks") else None
+        allowed = None
+        if hasattr(base_env, "action_masks"):  # the task's allowed tokens (same for every slot)
+            allowed = torch.tensor(np.array(base_env.action_masks()[0], dtype=bool), device=self.device)
         if allowed is not None and bool(allowed.all()):
             allowed = None  # nothing to mask: skip the work
         if allowed is not None and allowed.shape[0] < self.policy.vocab_size:
