@@ -154,9 +154,9 @@ class TokenPPO:
                 f"{group_size} slots); use num_envs={group_size * max(1, self.num_envs // group_size)}."
             )
         self.policy = make_policy(policy, base_env, policy_kwargs, seed).to(self.device)
-        disable_dropout(self.policy)  # dropout would make ratio != 1 on unchanged weights
         if lora is not None:
             apply_lora(self.policy, lora)
+        disable_dropout(self.policy)  # dropout (LoRA's included) would make ratio != 1 on unchanged weights
         self.use_bf16 = bool(bf16) and self.device.type == "cuda"
         if bf16 and not self.use_bf16:
             warnings.warn("bf16=True is used on CUDA only; this run is on CPU and stays in float32.", stacklevel=2)
@@ -171,15 +171,9 @@ class TokenPPO:
             import copy
 
             self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
-        allowed = None
-        if hasattr(base_env, "action_masks"):  # the task's allowed tokens (same for every slot)
-            allowed = torch.tensor(np.array(base_env.action_masks()[0], dtype=bool), device=self.device)
-        if allowed is not None and bool(allowed.all()):
-            allowed = None  # nothing to mask: skip the work
-        if allowed is not None and allowed.shape[0] < self.policy.vocab_size:
-            allowed = torch.cat([allowed, allowed.new_zeros(self.policy.vocab_size - allowed.shape[0])])
         self.nlpo = LaggedMaskPolicy(self.policy, nlpo_top_p, nlpo_min_tokens, nlpo_update_interval) if nlpo_top_p else None
-        self.sampler = Sampler(temperature, top_k, top_p, allowed, self.nlpo, logprob_chunk_size)
+        self.sampler = Sampler(temperature, top_k, top_p, _allowed_tokens(base_env, self.policy.vocab_size, self.device),
+                               self.nlpo, logprob_chunk_size)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.policy.parameters() if p.requires_grad], lr=learning_rate, eps=1e-5, weight_decay=0.0
         )
@@ -210,6 +204,10 @@ class TokenPPO:
     def get_env(self):
         """The vector env (SB3 callbacks read it as ``training_env``)."""
         return self.env
+
+    def get_vec_normalize_env(self) -> None:
+        """SB3 API (``EvalCallback`` asks): TokenPPO never wraps its env in ``VecNormalize``."""
+        return None
 
     @property
     def n_envs(self) -> int:
@@ -478,6 +476,19 @@ class TokenPPO:
         """Rebuild a ``TokenPPO`` saved with :meth:`save`; ``env`` defaults to the saved env id;
         ``overrides`` replace saved hyperparameters."""
         return ppo_io.load(cls, path, env, device, overrides)
+
+
+def _allowed_tokens(env: Any, model_vocab: int, device: torch.device) -> torch.Tensor | None:
+    """bool ``[model_vocab]``: the env's allowed actions (``env.action_masks()``, the same for every slot),
+    False beyond the env's vocabulary (a model with a padded vocabulary must not emit those ids); ``None`` if
+    every token is allowed (nothing to mask, no work)."""
+    num_actions = env.single_action_space.n
+    allowed = torch.zeros(model_vocab, dtype=torch.bool)
+    if hasattr(env, "action_masks"):
+        allowed[:num_actions] = torch.from_numpy(np.array(env.action_masks()[0], dtype=bool))
+    else:
+        allowed[:num_actions] = True
+    return None if bool(allowed.all()) else allowed.to(device)
 
 
 def _check_hyperparams(h: dict) -> None:

@@ -44,3 +44,16 @@ def test_group_rollout_on_vector_env_with_custom_reward():
     assert buf.prompt_indices[0] == buf.prompt_indices[1] and buf.prompt_indices[2] == buf.prompt_indices[3]
     torch.testing.assert_close(buf.scores.double(), torch.tensor([1.0 / (1 + len(c)) for c in algo.last_rollout["completions"]], dtype=torch.float64), atol=1e-6, rtol=0)
     algo.train()
+
+
+def test_sb3_eval_callback_evaluates_through_predict():
+    """SB3's own EvalCallback (evaluate_policy -> TokenPPO.predict on a DummyVecEnv of single textgym envs)."""
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    tok = textgym.default_tokenizer()
+    eval_env = DummyVecEnv([lambda: gym.make("textgym/Arithmetic-v0", max_new_tokens=3)])
+    callback = EvalCallback(eval_env, n_eval_episodes=2, eval_freq=3)
+    algo = TokenPPO(model_for(tok), "textgym/Arithmetic-v0", num_envs=4, env_kwargs={"max_new_tokens": 3}, seed=0)
+    algo.learn(12, callback=callback)
+    assert callback.n_calls >= 3 and callback.last_mean_reward in (0.0, 0.5, 1.0)
