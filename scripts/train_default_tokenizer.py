@@ -69,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     texts = args.corpus if args.corpus is not None else default_corpus()
     tokenizer = train_sentencepiece(texts, args.output, vocab_size=args.vocab_size, model_type=args.model_type,
                                     seed=args.seed)
-    tokenizer.save_pretrained(args.output)  # adds tokenizer.json & co. for AutoTokenizer
     print(f"wrote {args.output / SPM_FILENAME} and a Hugging Face tokenizer (vocab_size={tokenizer.vocab_size})")
     return 0
 

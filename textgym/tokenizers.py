@@ -394,12 +394,14 @@ def train_sentencepiece(
     seed: int = 0,
     **trainer_options: Any,
 ) -> TextTokenizer:
-    """Train a sentencepiece model with textgym's options and write ``output_dir/textgym-spm.model``.
+    """Train a sentencepiece model with textgym's options and save it to ``output_dir``.
 
     Args:
         texts_or_files: the training text: an iterable of strings (each one a training "sentence"; newlines
-            inside are kept) or of ``pathlib.Path`` files (one sentence per line); a single path means one file.
-        output_dir: directory for ``textgym-spm.model`` (created if missing).
+            inside are kept) or of files (one sentence per line): ``pathlib.Path`` objects, or strings when every
+            one of them names an existing file; a single path means one file.
+        output_dir: directory (created if missing) that receives ``textgym-spm.model`` and the equivalent
+            Hugging Face files, so both :func:`load_tokenizer` and ``AutoTokenizer.from_pretrained`` load it.
         vocab_size: number of pieces, including the 4 special pieces and 256 byte pieces.
         model_type: ``"bpe"`` (the default) or ``"unigram"``. On small, templated corpora like textgym's,
             unigram's EM prunes common whole words ("▁the" becomes "▁" + "the"): BPE needed 28% fewer tokens
@@ -424,6 +426,8 @@ def train_sentencepiece(
         raise ValueError("train_sentencepiece() got no text: pass strings or pathlib.Path files.")
     options = {**SPM_TRAINER_OPTIONS, **trainer_options, "vocab_size": vocab_size, "model_type": model_type}
     files = [i for i in items if isinstance(i, os.PathLike)]
+    if not files and all(isinstance(i, str) and _names_a_file(i) for i in items):
+        files = [Path(i) for i in items]  # a list of path strings, e.g. from a command line
     if files:
         if len(files) != len(items):
             raise ValueError("Pass either strings (texts) or pathlib.Path objects (files), not a mix.")
@@ -443,10 +447,13 @@ def train_sentencepiece(
     except RuntimeError as error:
         raise ValueError(f"sentencepiece could not train a {vocab_size}-piece {model_type} model: {str(error).rstrip('.')}. "
                          "Lower vocab_size to the size it suggests or add more text.") from error
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / SPM_FILENAME).write_bytes(writer.getvalue())
-    return TextTokenizer(_SpmBackend(writer.getvalue()), str(output_dir))
+    tokenizer = TextTokenizer(_SpmBackend(writer.getvalue()), str(output_dir))
+    tokenizer.save_pretrained(output_dir)
+    return tokenizer
+
+
+def _names_a_file(text: str) -> bool:
+    return "\n" not in text and len(text) < 4096 and Path(text).is_file()
 
 
 @lru_cache(maxsize=1)

@@ -196,6 +196,7 @@ def test_load_tokenizer_accepts_every_spec(tokenizer, tmp_path):
 def test_trained_models_convert_exactly_to_hf(small_corpus, tmp_path, model_type):
     trained = train_sentencepiece(small_corpus, tmp_path, vocab_size=400, model_type=model_type)
     assert (tmp_path / SPM_FILENAME).is_file() and trained.vocab_size == 400
+    assert (tmp_path / "tokenizer.json").is_file()  # the output dir is also a HF tokenizer dir
     assert (trained.pad_token_id, trained.eos_token_id) == (0, 1)
     hf = trained.to_hf()
     texts = TEXTS + small_corpus[:100]
@@ -214,6 +215,9 @@ def test_training_is_deterministic_and_reads_files(small_corpus, tmp_path):
     corpus_file.write_text("\n".join(small_corpus), encoding="utf-8")
     from_file = train_sentencepiece(corpus_file, tmp_path / "c", vocab_size=400)
     assert from_file.decode(from_file.encode(small_corpus[0])) == small_corpus[0]
+    from_str_path = train_sentencepiece([str(corpus_file)], tmp_path / "d", vocab_size=400)  # as a CLI passes it
+    assert (tmp_path / "d" / SPM_FILENAME).read_bytes() == (tmp_path / "c" / SPM_FILENAME).read_bytes()
+    assert from_str_path.vocab_size == 400
     assert first.encode(small_corpus[1]) == second.encode(small_corpus[1])
 
 
