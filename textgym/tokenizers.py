@@ -445,7 +445,8 @@ def train_sentencepiece(
     try:
         spm.SentencePieceTrainer.train(model_writer=writer, **options)
     except RuntimeError as error:
-        raise ValueError(f"sentencepiece could not train a {vocab_size}-piece {model_type} model: {str(error).rstrip('.')}. "
+        reason = str(error).rstrip(".")
+        raise ValueError(f"sentencepiece could not train a {vocab_size}-piece {model_type} model: {reason}. "
                          "Lower vocab_size to the size it suggests or add more text.") from error
     tokenizer = TextTokenizer(_SpmBackend(writer.getvalue()), str(output_dir))
     tokenizer.save_pretrained(output_dir)

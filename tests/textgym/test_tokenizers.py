@@ -40,7 +40,8 @@ def small_corpus():
 def test_default_tokenizer_ids_and_cache(tokenizer):
     assert default_tokenizer() is default_tokenizer() is tokenizer
     assert tokenizer.vocab_size == 4096 == len(tokenizer)
-    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id) == (0, 1, 2, 3)
+    special = (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id)
+    assert special == (0, 1, 2, 3)
     assert tokenizer.is_sentencepiece
 
 
@@ -105,7 +106,8 @@ def test_bad_inputs_raise_clear_errors(tokenizer):
 
 def test_to_hf_tokenizes_identically(tokenizer):
     hf = tokenizer.to_hf()
-    corpus = TEXTS + [r["prompt"] + r["completion"] for task in ("summarize", "dialogue") for r in load_task_data(task, n=50)]
+    records = load_task_data("summarize", n=50) + load_task_data("dialogue", n=50)
+    corpus = TEXTS + [r["prompt"] + r["completion"] for r in records]
     for text in corpus:
         ids = tokenizer.encode(text)
         assert hf(text, add_special_tokens=False)["input_ids"] == ids, text

@@ -79,7 +79,8 @@ def _all_records() -> tuple[dict, ...]:
     ):
         # One record per prompt: the adjective is picked by a stable rule so the demonstrations vary.
         adj = adjectives[(k + len(noun) + len(prompt)) % len(adjectives)]
-        records.append({"prompt": prompt.format(k=k, noun=noun), "completion": " " + template.format(adj=adj, noun=noun),
+        records.append({"prompt": prompt.format(k=k, noun=noun),
+                        "completion": " " + template.format(adj=adj, noun=noun),
                         "kind": "words", "target_words": k, "pattern": words_pattern(k)})
     rng = random.Random(3)
     for (category, items), (k, number), prompt in itertools.product(

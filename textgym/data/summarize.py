@@ -20,6 +20,7 @@ PEOPLE = ("Anna Lee", "David Brown", "Maria Garcia", "James Smith", "Laura Chen"
           "Tom Baker", "Emma Wilson", "Lucas Martin", "Nina Patel", "Omar Hassan", "Grace Kim", "Paul Young")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "March", "April", "June", "July", "September", "October", "November")
+AFTERMATH = ("No one was hurt.", "Two people were hurt.", "Power was cut in some areas.")
 ORDINALS = ("second", "third", "fourth", "fifth", "sixth", "seventh")
 FACILITIES = ("library", "hospital", "swimming pool", "bridge", "school", "park", "train station", "museum",
               "sports center", "market hall")
@@ -53,7 +54,7 @@ def _sports(r: random.Random) -> tuple[str, str]:
 def _weather(r: random.Random) -> tuple[str, str]:
     town, day, roads = r.choice(TOWNS), r.choice(DAYS), r.randint(3, 40)
     article = (f"A strong storm hit {town} on {day}. Heavy rain closed {roads} roads and several schools. "
-               f"Officials said the storm would move east by the weekend. {r.choice(('No one was hurt.', 'Two people were hurt.', 'Power was cut in some areas.'))}")
+               f"Officials said the storm would move east by the weekend. {r.choice(AFTERMATH)}")
     return article, f"A storm hit {town} on {day} and closed {roads} roads."
 
 
