@@ -1,0 +1,416 @@
+"""ActorCriticLM: a Hugging Face causal (or seq2seq) LM plus a value head, and the project's default small model.
+
+The actor is the LM itself: its output embedding over the vocabulary is the policy head. The critic is a linear
+value head on the final hidden state, on the actor's own trunk (``critic="shared"``, the default, as in
+RL4LMs/TRL) or on a private copy of the trunk (``critic="separate"``, so value-loss gradients never touch the
+actor).
+
+``forward`` returns final hidden states, never logits: a [batch, length, vocab] logits tensor at 250k actions is
+the largest tensor in LM RL, and callers only ever need logits at a few positions (the next token when acting,
+the response tokens when scoring, where ``agents.distributions`` computes them chunk by chunk). ``logits`` and
+``lm_head`` turn hidden states into logits exactly as the wrapped model would (including any output scaling).
+
+Loading is local-only (``from_pretrained`` never downloads), safetensors by default and
+``trust_remote_code=False`` by default. ``save_pretrained`` writes a normal Hugging Face directory that
+``AutoModelForCausalLM.from_pretrained`` and ``transformers.pipeline`` load; the value head lives in a separate
+file of the same directory, which plain transformers ignores.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+VALUE_HEAD_FILENAME = "value_head.safetensors"
+CRITIC_TRUNK_FILENAME = "critic_trunk.safetensors"
+CRITIC_CHOICES = ("shared", "separate")
+_T5_FAMILY = ("t5", "mt5", "umt5", "longt5")
+
+# Default model sizes: GPT-2 shape, no dropout (dropout makes PPO's ratio noisy: pi_old and pi differ by noise).
+_SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"n_embd": 64, "n_layer": 2, "n_head": 2},  # ~0.4M params at 4k vocab: tests
+    "small": {"n_embd": 256, "n_layer": 4, "n_head": 4},  # ~4.3M params at 4k vocab: the default
+    "medium": {"n_embd": 384, "n_layer": 6, "n_head": 6},  # ~12M params
+}
+
+
+@dataclass
+class ActorCriticOutput:
+    """What :meth:`ActorCriticLM.forward` returns.
+
+    Attributes:
+        hidden: ``[B, L, H]`` final hidden states of the actor (decoder states for seq2seq models). Turn them into
+            logits with :meth:`ActorCriticLM.logits` only at the positions you need.
+        values: ``[B, L]`` value estimate at every position (float32).
+        past_key_values: the actor's KV cache when ``use_cache=True`` (a ``(actor, critic)`` pair of caches with
+            ``critic="separate"``), else ``None``.
+        encoder_hidden_states: ``[B, S, H]`` encoder states (seq2seq models only), reusable through
+            ``encoder_outputs`` so the encoder runs once per prompt.
+    """
+
+    hidden: Tensor
+    values: Tensor
+    past_key_values: Any | None = None
+    encoder_hidden_states: Tensor | None = None
+
+
+def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
+    """Position ids that count only real tokens: ``cumsum(mask) - 1`` clamped at 0.
+
+    Correct for left padding (the first real token gets position 0, as in the unpadded prompt) and for right
+    padding (trailing pads repeat the last position and are masked anyway).
+
+    Args:
+        attention_mask: ``[B, L]`` 0/1 (or bool) mask, 1 on real tokens.
+    """
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class _ScaledOutputHead(nn.Module):
+    """The output embedding plus the output scaling some models apply around it (T5, Gemma 2, Cohere)."""
+
+    def __init__(self, head: nn.Module, input_scale: float, logit_scale: float, softcap: float | None):
+        super().__init__()
+        self.head, self.input_scale, self.logit_scale, self.softcap = head, input_scale, logit_scale, softcap
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        logits = self.head(hidden * self.input_scale if self.input_scale != 1.0 else hidden)
+        if self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+
+def _output_scaling(config: transformers.PretrainedConfig) -> tuple[float, float, float | None]:
+    """(hidden scale before the head, logit scale after it, logit softcap) the model's own forward applies."""
+    input_scale = 1.0
+    if getattr(config, "scale_decoder_outputs", None) or (
+        getattr(config, "model_type", "") in _T5_FAMILY
+        and not hasattr(config, "scale_decoder_outputs")
+        and getattr(config, "tie_word_embeddings", True)
+    ):
+        input_scale = config.d_model**-0.5  # T5 rescales tied decoder outputs before the LM head
+    logit_scale = float(getattr(config, "logit_scale", None) or 1.0)  # Cohere
+    softcap = getattr(config, "final_logit_softcapping", None)  # Gemma 2
+    return input_scale, logit_scale, softcap
+
+
+def _hidden_size(config: transformers.PretrainedConfig) -> int:
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("hidden_size", "d_model", "n_embd"):
+        if getattr(text_config, name, None):
+            return int(getattr(text_config, name))
+    raise ValueError(f"Cannot find the hidden size in {type(config).__name__}: expected hidden_size/d_model/n_embd.")
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_argument_name(forward_cls: type) -> str:
+    """transformers >= 5.2x names the KV-cache argument ``cache``; earlier releases ``past_key_values``."""
+    return "cache" if "cache" in inspect.signature(forward_cls.forward).parameters else "past_key_values"
+
+
+def _cache_kwarg(module: nn.Module, cache: Any) -> dict[str, Any]:
+    return {} if cache is None else {_cache_argument_name(type(module)): cache}
+
+
+def _output_cache(output: Any) -> Any:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
+
+
+def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """transformers >= 4.56 names the argument ``dtype``; older releases ``torch_dtype``."""
+    if dtype is None:
+        return {}
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
+
+
+class ActorCriticLM(nn.Module):
+    """Any Hugging Face causal LM (or seq2seq LM) plus a value head.
+
+    Args:
+        lm: a ``transformers.PreTrainedModel`` with an LM head (``AutoModelForCausalLM`` or
+            ``AutoModelForSeq2SeqLM``).
+        critic: ``"shared"`` puts the value head on the actor's trunk; ``"separate"`` gives the value head its own
+            deep copy of the trunk (twice the parameters, no interference between the losses).
+
+    Attributes:
+        lm: the wrapped model (the actor). ``save_pretrained`` exports exactly this.
+        critic_lm: the critic's copy of the model (``critic="separate"`` only), else ``None``.
+        value_head: ``nn.Linear(hidden_size, 1)``.
+        is_encoder_decoder: whether ``lm`` is a seq2seq model.
+        vocab_size: number of output logits (the action space the model can serve).
+    """
+
+    def __init__(self, lm: transformers.PreTrainedModel, critic: str = "shared"):
+        super().__init__()
+        if not isinstance(lm, transformers.PreTrainedModel):
+            raise TypeError(f"lm must be a transformers.PreTrainedModel with an LM head, got {type(lm).__name__}.")
+        if lm.get_output_embeddings() is None:
+            raise ValueError(
+                f"{type(lm).__name__} has no LM head (get_output_embeddings() is None): load the model with "
+                "AutoModelForCausalLM or AutoModelForSeq2SeqLM, not AutoModel."
+            )
+        if critic not in CRITIC_CHOICES:
+            raise ValueError(f"critic must be one of {CRITIC_CHOICES}, got {critic!r}.")
+        self.lm = lm
+        self.critic = critic
+        self.critic_lm = copy.deepcopy(lm) if critic == "separate" else None
+        self.is_encoder_decoder = bool(getattr(lm.config, "is_encoder_decoder", False))
+        self.vocab_size = int(lm.get_output_embeddings().weight.shape[0])
+        self.hidden_size = _hidden_size(lm.config)
+        self.value_head = nn.Linear(self.hidden_size, 1)
+        nn.init.normal_(self.value_head.weight, std=1.0 / (self.hidden_size + 1) ** 0.5)
+        nn.init.zeros_(self.value_head.bias)
+        param = next(lm.parameters())
+        self.value_head.to(device=param.device, dtype=param.dtype)
+
+    @property
+    def config(self) -> transformers.PretrainedConfig:
+        """The wrapped model's config."""
+        return self.lm.config
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, config: transformers.PretrainedConfig, critic: str = "shared") -> ActorCriticLM:
+        """A freshly initialised model from a config (for training from scratch).
+
+        Args:
+            config: any causal-LM or seq2seq-LM config (``is_encoder_decoder`` picks which).
+            critic: ``"shared"`` or ``"separate"`` (see the class docstring).
+        """
+        auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModelForCausalLM
+        return cls(auto.from_config(config), critic=critic)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike,
+        *,
+        critic: str = "shared",
+        dtype: torch.dtype | None = None,
+        trust_remote_code: bool = False,
+        use_safetensors: bool = True,
+    ) -> ActorCriticLM:
+        """Load a model from a local directory (never downloads); loads the value head if the directory has one.
+
+        Args:
+            path: a local Hugging Face model directory (``save_pretrained`` output of this class or of transformers).
+            critic: ``"shared"`` or ``"separate"``; a separate critic is restored from the directory if it was saved,
+                else initialised as a copy of the actor.
+            dtype: parameter dtype (e.g. ``torch.bfloat16``); ``None`` keeps the checkpoint's.
+            trust_remote_code: run model code shipped in the directory. Off by default: it executes arbitrary code.
+            use_safetensors: load only ``*.safetensors`` weights (default). Set ``False`` to allow pickled ``.bin``
+                files, which can execute code on load: only for files you trust.
+        """
+        directory = Path(path)
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                f"{str(path)!r} is not a local directory. textgym never downloads models: save one with "
+                "model.save_pretrained(dir) (or ActorCriticLM.save_pretrained) and pass that directory."
+            )
+        if not (directory / "config.json").is_file():
+            raise FileNotFoundError(f"{directory} has no config.json: it is not a Hugging Face model directory.")
+        if use_safetensors and not any(directory.glob("*.safetensors")):
+            raise FileNotFoundError(
+                f"{directory} has no .safetensors weights. Convert the checkpoint to safetensors, or pass "
+                "use_safetensors=False to load pickled .bin weights (only for files you trust)."
+            )
+        config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModelForCausalLM
+        lm = auto.from_pretrained(
+            directory,
+            config=config,
+            local_files_only=True,
+            use_safetensors=use_safetensors,
+            trust_remote_code=trust_remote_code,
+            **_dtype_kwarg(dtype),
+        )
+        model = cls(lm, critic=critic)
+        if (directory / VALUE_HEAD_FILENAME).is_file():
+            model.value_head.load_state_dict(load_file(directory / VALUE_HEAD_FILENAME))
+        if model.critic_lm is not None and (directory / CRITIC_TRUNK_FILENAME).is_file():
+            model.critic_lm.load_state_dict(load_file(directory / CRITIC_TRUNK_FILENAME), strict=False)
+        return model
+
+    def save_pretrained(self, directory: str | os.PathLike, tokenizer: Any = None) -> None:
+        """Write the actor as a normal Hugging Face directory, plus the value head (and separate critic) files.
+
+        ``AutoModelForCausalLM.from_pretrained(directory)`` (or ``AutoModelForSeq2SeqLM``) loads the actor and,
+        with a tokenizer saved alongside, ``transformers.pipeline(..., model=directory)`` runs it.
+
+        Args:
+            directory: target directory (created if missing).
+            tokenizer: optional tokenizer with ``save_pretrained`` (a ``textgym`` ``TextTokenizer`` or a HF one).
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.lm.save_pretrained(directory)
+        save_file({k: v.detach().contiguous() for k, v in self.value_head.state_dict().items()}, directory / VALUE_HEAD_FILENAME)
+        if self.critic_lm is not None:
+            # Tied weights share storage, which safetensors refuses: clone every tensor.
+            state = {k: v.detach().clone().contiguous() for k, v in self.critic_lm.state_dict().items()}
+            save_file(state, directory / CRITIC_TRUNK_FILENAME)
+        if tokenizer is not None:
+            if not hasattr(tokenizer, "save_pretrained"):
+                raise TypeError(f"tokenizer must have save_pretrained(dir), got {type(tokenizer).__name__}.")
+            tokenizer.save_pretrained(directory)
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def lm_head(self) -> nn.Module:
+        """The output embedding as a callable hidden -> logits (wrapped with the model's output scaling if any)."""
+        head = self.lm.get_output_embeddings()
+        input_scale, logit_scale, softcap = _output_scaling(self.lm.config)
+        if input_scale == 1.0 and logit_scale == 1.0 and not softcap:
+            return head
+        return _ScaledOutputHead(head, input_scale, logit_scale, softcap)
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """Logits over the vocabulary for hidden states ``[..., H]``, exactly as the wrapped model computes them."""
+        return self.lm_head(hidden)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        position_ids: Tensor | None = None,
+        past_key_values: Any = None,
+        use_cache: bool = False,
+        decoder_input_ids: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
+        encoder_outputs: Any = None,
+    ) -> ActorCriticOutput:
+        """Hidden states and values at every position.
+
+        Args:
+            input_ids: ``[B, L]`` token ids (causal: the sequence; seq2seq: the encoder input).
+            attention_mask: ``[B, L]`` mask (causal: over past + current tokens when a cache is passed).
+            position_ids: ``[B, L_new]``; default: :func:`position_ids_from_mask` on ``attention_mask`` (its last
+                ``L_new`` columns when a cache is passed), right for left and right padding alike.
+            past_key_values: a cache returned by a previous call (pair of caches with a separate critic).
+            use_cache: return the updated cache in ``past_key_values``.
+            decoder_input_ids: ``[B, L_dec]`` decoder ids (seq2seq only; required there).
+            decoder_attention_mask: ``[B, L_past + L_dec]`` decoder mask (seq2seq only; default all ones).
+            encoder_outputs: precomputed encoder states ``[B, S, H]`` (or a HF encoder output) to skip the encoder.
+        """
+        actor_cache, critic_cache = past_key_values, None
+        if self.critic_lm is not None and past_key_values is not None:
+            actor_cache, critic_cache = past_key_values
+        kwargs = dict(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache,
+            decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_attention_mask,
+        )
+        hidden, cache, encoder_states = self._trunk(self.lm, past_key_values=actor_cache, encoder_outputs=encoder_outputs, **kwargs)
+        critic_hidden = hidden
+        if self.critic_lm is not None:
+            # The critic's encoder has its own weights: it never reuses the actor's encoder states.
+            critic_hidden, critic_cache, _ = self._trunk(self.critic_lm, past_key_values=critic_cache, encoder_outputs=None, **kwargs)
+            cache = (cache, critic_cache) if use_cache else None
+        values = self.value_head(critic_hidden).squeeze(-1).float()
+        return ActorCriticOutput(hidden=hidden, values=values, past_key_values=cache if use_cache else None,
+                                 encoder_hidden_states=encoder_states)
+
+    def _trunk(
+        self, lm, input_ids, attention_mask, position_ids, past_key_values, use_cache, decoder_input_ids,
+        decoder_attention_mask, encoder_outputs,
+    ) -> tuple[Tensor, Any, Tensor | None]:
+        """(final hidden states, cache, encoder states) of one copy of the model, without its LM head."""
+        if self.is_encoder_decoder:
+            if decoder_input_ids is None:
+                raise ValueError(
+                    "Seq2seq models need decoder_input_ids (start with config.decoder_start_token_id); "
+                    "input_ids/attention_mask are the encoder's prompt."
+                )
+            if encoder_outputs is None:
+                encoder_outputs = lm.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
+            encoder_states = encoder_outputs if isinstance(encoder_outputs, Tensor) else encoder_outputs[0]
+            decoder = lm.get_decoder()
+            out = decoder(
+                input_ids=decoder_input_ids,
+                attention_mask=decoder_attention_mask,
+                encoder_hidden_states=encoder_states,
+                encoder_attention_mask=attention_mask,
+                use_cache=use_cache,
+                **_cache_kwarg(decoder, past_key_values),
+            )
+            return out[0], (_output_cache(out) if use_cache else None), encoder_states
+        if position_ids is None:
+            position_ids = position_ids_from_mask(attention_mask)[:, -input_ids.shape[1]:]
+        trunk = lm.base_model
+        if trunk is lm:  # no separate trunk module: ask the full model for its last hidden state
+            out = lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                     use_cache=use_cache, output_hidden_states=True, **_cache_kwarg(lm, past_key_values))
+            return out.hidden_states[-1], (_output_cache(out) if use_cache else None), None
+        out = trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    use_cache=use_cache, **_cache_kwarg(trunk, past_key_values))
+        return out[0], (_output_cache(out) if use_cache else None), None
+
+
+def default_model_config(
+    vocab_size: int, pad_token_id: int, eos_token_id: int, bos_token_id: int | None = None, size: str = "small"
+) -> transformers.GPT2Config:
+    """The project's default model: GPT-2 shape, a few million parameters, useful speed on 2 CPU cores.
+
+    Args:
+        vocab_size: number of tokens (the env's ``Discrete`` size).
+        pad_token_id, eos_token_id, bos_token_id: the tokenizer's special ids (``bos`` defaults to ``eos``).
+        size: ``"tiny"`` (~0.4M params at 4k vocab, tests), ``"small"`` (~4.3M, default) or ``"medium"`` (~12M).
+    """
+    if size not in _SIZES:
+        raise ValueError(f"size must be one of {sorted(_SIZES)}, got {size!r}.")
+    if vocab_size <= 0:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}.")
+    return transformers.GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=1024,
+        **_SIZES[size],
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        pad_token_id=pad_token_id,
+        eos_token_id=eos_token_id,
+        bos_token_id=eos_token_id if bos_token_id is None else bos_token_id,
+        tie_word_embeddings=True,
+    )
+
+
+def build_default_model(tokenizer: Any = None, size: str = "small", critic: str = "shared", seed: int = 0) -> ActorCriticLM:
+    """A freshly initialised default model (:func:`default_model_config`) sized to a tokenizer.
+
+    Args:
+        tokenizer: anything with ``vocab_size``, ``pad_token_id``, ``eos_token_id`` (and optionally
+            ``bos_token_id``), or a path for ``textgym.tokenizers.load_tokenizer``; default: textgym's default
+            sentencepiece tokenizer.
+        size: ``"tiny"``, ``"small"`` or ``"medium"``.
+        critic: ``"shared"`` or ``"separate"``.
+        seed: initialisation seed (the global RNG state is left untouched).
+    """
+    from textgym.tokenizers import default_tokenizer, load_tokenizer
+
+    if tokenizer is None:
+        tokenizer = default_tokenizer()
+    elif isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = load_tokenizer(tokenizer)
+    config = default_model_config(
+        vocab_size=len(tokenizer) if not hasattr(tokenizer, "vocab_size") else max(tokenizer.vocab_size, len(tokenizer)),
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=getattr(tokenizer, "bos_token_id", None),
+        size=size,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ActorCriticLM.from_config(config, critic=critic)
