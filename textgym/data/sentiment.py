@@ -27,7 +27,7 @@ ITEMS = {
     "phone": ("bought", ("battery", "screen", "camera", "price", "design", "speaker", "charger")),
     "laptop": ("bought", ("keyboard", "screen", "battery", "price", "design", "speakers", "trackpad")),
     "camera": ("bought", ("lens", "battery", "price", "design", "flash", "screen", "grip")),
-    "headphones": ("bought", ("sound", "battery", "price", "fit", "design", "cable", "case")),
+    "speaker": ("bought", ("sound", "battery", "price", "bass", "design", "volume", "app")),
     "coffee maker": ("bought", ("coffee", "price", "design", "water tank", "timer", "handle")),
     "game": ("played", ("story", "music", "graphics", "controls", "levels", "characters", "ending")),
 }
