@@ -231,7 +231,7 @@ def _check_reward_signature(reward: Any, name: str) -> None:
     if signature is None:
         return
     try:
-        signature.bind([], [])
+        signature.bind_partial([], [])  # named field parameters (`answer`) arrive later as keywords
     except TypeError:
         raise TypeError(
             f"Reward {name!r} has the signature {name}{signature}, but textgym calls rewards as "

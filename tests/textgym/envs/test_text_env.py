@@ -16,7 +16,7 @@ from textgym.envs.text_env import TextGenerationEnv
 
 def make_env(prompts, **kw):
     kw.setdefault("reward", count_words)
-    kw.setdefault("max_prompt_tokens", 16)
+    kw.setdefault("max_prompt_tokens", 24)
     kw.setdefault("max_new_tokens", 5)
     return TextGenerationEnv(prompts=prompts, **kw)
 
@@ -135,7 +135,7 @@ def test_overlong_prompt_keeps_its_end_with_a_warning(tokenizer):
 
 
 def test_non_ascii_text_round_trips(tokenizer):
-    env = make_env([{"prompt": "Été à Zürich — naïve café 東京"}], reward=count_words)
+    env = make_env([{"prompt": "Été à Zürich — naïve café 東京"}], max_prompt_tokens=48, max_new_tokens=32)
     env.reset(seed=0)
     ids = tokenizer.encode(" très bien ✓")
     for a in ids:

@@ -24,7 +24,7 @@ class RecordingReward:
 
 def make_vec(n, prompts, **kw):
     kw.setdefault("reward", count_words)
-    return TextGenerationVectorEnv(num_envs=n, prompts=prompts, max_prompt_tokens=16, max_new_tokens=4, **kw)
+    return TextGenerationVectorEnv(num_envs=n, prompts=prompts, max_prompt_tokens=24, max_new_tokens=4, **kw)
 
 
 @pytest.mark.parametrize("mode", ["vector_entry_point", "sync", "async"])
@@ -66,7 +66,7 @@ def test_native_matches_single_env_episode_by_episode(small_prompts, tokenizer):
     """Same prompt and same actions: the vector env's slot and the single env give the same obs and reward."""
     from textgym.envs.text_env import TextGenerationEnv
 
-    single = TextGenerationEnv(prompts=small_prompts, reward=count_words, max_prompt_tokens=16, max_new_tokens=4)
+    single = TextGenerationEnv(prompts=small_prompts, reward=count_words, max_prompt_tokens=24, max_new_tokens=4)
     envs = make_vec(3, small_prompts)
     vobs, _ = envs.reset(options={"prompt_indices": [0, 1, 2]})
     actions = tokenizer.encode(" one two three")[:3] + [tokenizer.eos_token_id]
