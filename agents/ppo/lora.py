@@ -1,13 +1,15 @@
 """LoRA through peft, with the reference policy being the same weights with the adapters switched off.
 
-``TokenPPO(lora=...)`` wraps the policy's transformer in a ``peft.PeftModel``: only the adapters (and the value
-head) train, and the frozen reference log-probs come from the same module under ``disable_adapter()``, so no
-second copy of the model is held in memory (TRL's trick for PEFT).
+``TokenPPO(lora=...)`` injects peft LoRA layers into the policy's transformer *in place* (the module tree of
+the ``ActorCriticLM`` is unchanged, so its forward still works): only the adapters and the value head train,
+and the frozen reference log-probs come from the same modules with the adapters disabled, so no second copy
+of the model is held in memory (TRL's trick for PEFT).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Any, Iterator
 
 from torch import nn
@@ -15,24 +17,23 @@ from torch import nn
 DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"}
 
 
-def _find_transformer(model: nn.Module) -> tuple[nn.Module, str]:
-    """The Hugging Face ``PreTrainedModel`` inside an ``ActorCriticLM`` and the attribute that holds it."""
-    from transformers import PreTrainedModel
+def _tuner_layers(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """``(parent, attribute, layer)`` for every peft adapter layer inside ``model``."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
-    for name, child in model.named_children():
-        if isinstance(child, PreTrainedModel) or type(child).__name__.startswith("Peft"):
-            return child, name
-    raise TypeError(
-        f"{type(model).__name__} holds no Hugging Face PreTrainedModel as a direct child; LoRA needs the "
-        "ActorCriticLM from agents.models (or a module that keeps its transformer as an attribute)."
-    )
+    found = []
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, BaseTunerLayer):
+                found.append((parent, name, child))
+    return found
 
 
 def apply_lora(model: nn.Module, lora: Any) -> nn.Module:
-    """Wrap ``model``'s transformer with LoRA adapters in place; returns ``model``.
+    """Add LoRA adapters to ``model.lm`` (the transformer of an ``ActorCriticLM``) in place; returns ``model``.
 
     Args:
-        model: an ``ActorCriticLM``.
+        model: an ``ActorCriticLM`` (anything with the Hugging Face model in ``.lm``).
         lora: ``True`` (defaults: ``DEFAULT_LORA``), a dict of ``peft.LoraConfig`` arguments merged over the
             defaults, or a ``peft.LoraConfig``.
     """
@@ -48,35 +49,45 @@ def apply_lora(model: nn.Module, lora: Any) -> nn.Module:
         config = lora
     else:
         raise TypeError(f"lora must be True, a dict of peft.LoraConfig arguments or a peft.LoraConfig, got {lora!r}.")
-    transformer, name = _find_transformer(model)
-    if isinstance(transformer, peft.PeftModel):
+    transformer = getattr(model, "lm", None)
+    if not isinstance(transformer, nn.Module):
+        raise TypeError(f"LoRA needs an ActorCriticLM (its transformer in `.lm`), got {type(model).__name__}.")
+    if has_lora(model):
         raise ValueError("This policy already has LoRA adapters; pass lora=None to train them as they are.")
-    setattr(model, name, peft.get_peft_model(transformer, config))
+    if getattr(model, "critic_lm", None) is not None:
+        raise ValueError("lora=... with critic='separate' is not supported: use critic='shared' (the value head trains).")
+    # get_peft_model injects the adapters into `transformer` itself and freezes its other weights; its wrapper
+    # object is not needed afterwards (adapters are toggled layer by layer, see adapters_disabled).
+    peft.get_peft_model(transformer, config)
     return model
 
 
 def has_lora(model: nn.Module) -> bool:
+    """True if ``model`` holds peft adapter layers."""
     try:
-        import peft
+        return bool(_tuner_layers(model))
     except ImportError:  # pragma: no cover
         return False
-    return any(isinstance(child, peft.PeftModel) for child in model.children())
 
 
 @contextlib.contextmanager
 def adapters_disabled(model: nn.Module) -> Iterator[nn.Module]:
     """Inside the block, ``model`` computes the reference (pre-LoRA) policy."""
-    transformer, _ = _find_transformer(model)
-    with transformer.disable_adapter():
+    layers = [layer for _, _, layer in _tuner_layers(model)]
+    for layer in layers:
+        layer.enable_adapters(False)
+    try:
         yield model
+    finally:
+        for layer in layers:
+            layer.enable_adapters(True)
 
 
 def merged_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with LoRA merged into the base weights (a plain ``ActorCriticLM`` to save)."""
-    import copy
-
+    """A copy of ``model`` with LoRA merged into the base weights: a plain ``ActorCriticLM`` to save."""
     clone = copy.deepcopy(model)
-    transformer, name = _find_transformer(clone)
-    if hasattr(transformer, "merge_and_unload"):
-        setattr(clone, name, transformer.merge_and_unload())
+    for parent, name, layer in _tuner_layers(clone):
+        layer.merge()
+        setattr(parent, name, layer.get_base_layer())
+    clone.requires_grad_(True)
     return clone

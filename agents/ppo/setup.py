@@ -103,6 +103,10 @@ def enable_gradient_checkpointing(model: nn.Module) -> None:
 
     for module in model.modules():
         if isinstance(module, PreTrainedModel) and getattr(module, "supports_gradient_checkpointing", False):
-            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # transformers >= 5.x renamed it (the old name warns); 4.46+ only has the old one.
+            if hasattr(module, "activation_checkpointing_enable"):
+                module.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             return
     warnings.warn(f"{type(model).__name__} has no transformer that supports gradient checkpointing; running without.", stacklevel=3)

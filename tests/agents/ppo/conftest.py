@@ -93,12 +93,12 @@ def toy_env():
 
 
 def tiny_model(seed=0, critic="shared", vocab_size=VOCAB, pad_token_id=PAD, eos_token_id=EOS):
-    """A 2-layer, 32-wide causal LM + value head (default: over the toy vocabulary), built from a config."""
+    """The project's "tiny" GPT-2 (2 layers, 64 wide) + value head, by default over the toy vocabulary."""
     from agents.models import ActorCriticLM, default_model_config
 
     import torch
 
-    torch.manual_seed(seed)
-    config = default_model_config(vocab_size=vocab_size, pad_token_id=pad_token_id, eos_token_id=eos_token_id, hidden_size=32,
-                                  num_layers=2, num_heads=2, max_positions=32)
-    return ActorCriticLM.from_config(config, critic=critic) if critic != "shared" else ActorCriticLM.from_config(config)
+    config = default_model_config(vocab_size=vocab_size, pad_token_id=pad_token_id, eos_token_id=eos_token_id, size="tiny")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ActorCriticLM.from_config(config, critic=critic)

@@ -158,7 +158,7 @@ def test_bad_policy_and_env():
         TokenPPO("gpt2", ToyVectorEnv())
     from agents.models import ActorCriticLM, default_model_config
 
-    small = ActorCriticLM.from_config(default_model_config(vocab_size=8, pad_token_id=0, eos_token_id=1))
+    small = ActorCriticLM.from_config(default_model_config(vocab_size=8, pad_token_id=0, eos_token_id=1, size="tiny"))
     with pytest.raises(ValueError, match="vocabulary"):
         TokenPPO(small, ToyVectorEnv())
 
