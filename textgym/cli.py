@@ -49,7 +49,7 @@ def _add_sft(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-file", help="train on the lines of this UTF-8 file instead of a task's data")
     p.add_argument("--model", default="default", help="'default' (the small built-in model) or a local model dir")
     p.add_argument("--output-dir", required=True, help="where to save the trained model")
-    p.add_argument("--epochs", type=float, default=None, help="passes over the data")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 200)")
     p.add_argument("--learning-rate", type=float, default=None, help="AdamW learning rate")
     p.add_argument("--batch-size", type=int, default=None, help="sequences per step")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -99,8 +99,8 @@ def _add_tokenizer(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("corpus", nargs="+", help="UTF-8 text files (one sentence or document per line)")
     t.add_argument("--output-dir", required=True, help="where to write the tokenizer")
-    t.add_argument("--vocab-size", type=int, default=8000, help="number of tokens")
-    t.add_argument("--model-type", default="unigram", choices=["unigram", "bpe"], help="sentencepiece algorithm")
+    t.add_argument("--vocab-size", type=int, default=4096, help="number of tokens (the corpus must support it)")
+    t.add_argument("--model-type", default="bpe", choices=["unigram", "bpe"], help="sentencepiece algorithm (bpe keeps whole words on small corpora)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,10 +2,11 @@
 
 A config is a nested dict with four sections, each validated against the code that consumes it:
 
-* top level: ``env`` (id), ``model`` (``"default"`` or a local model dir), ``tokenizer``, ``seed``,
-  ``output_dir``, ``num_envs``, ``total_timesteps``.
+* top level: ``env`` (id), ``model`` (``"default"`` or a local model dir), ``model_size`` (of the default
+  model), ``tokenizer``, ``seed``, ``output_dir``, ``num_envs``, ``total_timesteps``, ``device``,
+  ``eval_episodes``, ``checkpoint_every`` (iterations).
 * ``env_kwargs``: extra ``gym.make_vec`` keyword arguments (``max_new_tokens``...).
-* ``sft``: the supervised warm start (:func:`agents.ppo.sft.SFTConfig` fields).
+* ``sft``: the supervised warm start (:func:`agents.ppo.sft.supervised_warm_start` keyword arguments).
 * ``ppo``: :class:`agents.ppo.TokenPPO` constructor arguments (checked against its signature).
 
 Command-line overrides are ``dotted.key=value`` strings parsed as YAML scalars (``ppo.learning_rate=3e-5``,
@@ -29,6 +30,10 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 TOP_LEVEL: dict[str, tuple[type, ...]] = {
     "env": (str,),
     "model": (str,),
+    "model_size": (str,),
+    "device": (str,),
+    "eval_episodes": (int,),
+    "checkpoint_every": (int,),
     "tokenizer": (str, type(None)),
     "seed": (int,),
     "output_dir": (str, type(None)),
@@ -38,6 +43,10 @@ TOP_LEVEL: dict[str, tuple[type, ...]] = {
     "sft": (dict,),
     "ppo": (dict,),
 }
+
+
+#: Constructor arguments that the run sets from the top level or itself, so a section may not set them.
+SET_ELSEWHERE = {"seed", "num_envs", "env_kwargs", "tensorboard_log", "device", "log", "verbose"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -156,7 +165,8 @@ def validate_config(config: dict[str, Any], ppo_class: Callable | None = None, s
         if cls is None or section not in config:
             continue
         defaults = signature_defaults(cls)
-        _check_keys(section, config[section], [k for k in defaults if k not in ("policy", "env")])
+        allowed = [k for k, d in defaults.items() if d is not inspect.Parameter.empty and k not in SET_ELSEWHERE]
+        _check_keys(section, config[section], allowed)
         for key, value in config[section].items():
             _check_type(section, key, value, defaults[key])
 

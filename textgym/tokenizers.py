@@ -16,6 +16,7 @@ Llama) use their EOS id as pad, as ``transformers`` users do; the env's attentio
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -93,6 +94,18 @@ class TextTokenizer:
     def is_sentencepiece(self) -> bool:
         """True when backed by a sentencepiece model (exact ``to_hf`` conversion), False for a HF tokenizer."""
         return isinstance(self._backend, _SpmBackend)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the vocabulary and its special ids: equal fingerprints tokenize alike (cache keys)."""
+        import hashlib
+
+        if isinstance(self._backend, _SpmBackend):
+            material = self._backend.model_proto
+        else:
+            material = json.dumps(sorted(self._backend.tok.get_vocab().items())).encode()
+        specials = f"{self.pad_token_id},{self.eos_token_id},{self.bos_token_id}".encode()
+        return hashlib.sha256(material + specials).hexdigest()[:16]
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``, without special tokens.

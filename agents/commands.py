@@ -1,0 +1,312 @@
+"""What the ``textgym train | sft | eval | generate`` commands do (the parsers live in :mod:`textgym.cli`).
+
+The main job, ``textgym train``: build or load the policy, warm it up with supervised cross-entropy on the
+task's demonstrations (cached on disk, so the second run skips it), print sample generations with their
+rewards, run TokenPPO with a progress bar, print the same prompts' generations again, and leave a run
+directory behind::
+
+    runs/<config>-seed<seed>/
+        config.yaml        the resolved config (file + overrides) the run used
+        progress.csv       every logged metric per iteration (SB3 logger)
+        tb/                tensorboard scalars
+        checkpoints/last/  the latest TokenPPO checkpoint (``textgym train --resume RUN_DIR`` continues it)
+        reference/         the warm-started model (the KL reference; `textgym eval` scores perplexity under it)
+        final/             the trained TokenPPO; ``final/`` is also a Hugging Face model directory
+        curves.png         reward, KL and entropy against generated tokens
+        samples.json       the before/after generations with their rewards
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.callbacks import BaseCallback
+
+import textgym  # noqa: F401  (registers the ids)
+from agents.models import ActorCriticLM, build_default_model
+from agents.ppo import TokenPPO
+from agents.ppo.sft import supervised_warm_start
+from textgym.config import load_config, save_config, validate_config
+
+SAMPLE_PROMPTS = 4  # before/after generations shown by `textgym train`
+
+
+def cache_dir() -> Path:
+    """Where warm-started models are cached: ``$TEXTGYM_CACHE`` or ``~/.cache/textgym``."""
+    return Path(os.environ.get("TEXTGYM_CACHE", Path.home() / ".cache" / "textgym"))
+
+
+def make_train_env(config: dict[str, Any], split: str = "train"):
+    """The vector env of a run: ``num_envs`` slots, autoreset disabled (one synchronised batch per rollout)."""
+    return gym.make_vec(
+        config["env"],
+        num_envs=config.get("num_envs", 16),
+        autoreset_mode=AutoresetMode.DISABLED,
+        split=split,
+        **config.get("env_kwargs", {}),
+    )
+
+
+def warm_started_model(config: dict[str, Any], env: Any, log=print) -> ActorCriticLM:
+    """The policy after the supervised warm start, loaded from the cache when this exact warm start ran before.
+
+    The cache key covers everything that changes the result: the env and its kwargs, the model spec, the
+    ``sft`` section, the seed, the tokenizer file and textgym's version.
+    """
+    base = env.unwrapped
+    model_spec = config.get("model", "default")
+    sft = dict(config.get("sft", {}))
+    key_material = {
+        "env": config["env"],
+        "env_kwargs": config.get("env_kwargs", {}),
+        "model": model_spec,
+        "model_size": config.get("model_size", "small"),
+        "sft": sft,
+        "seed": config.get("seed", 0),
+        "tokenizer": base.tokenizer.fingerprint,
+        "textgym": textgym.__version__,
+    }
+    key = hashlib.sha256(json.dumps(key_material, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    cached = cache_dir() / "warm_start" / key
+    if (cached / "config.json").is_file():
+        log(f"Supervised warm start: cached, loading {cached}")
+        return ActorCriticLM.from_pretrained(cached)
+    if model_spec == "default":
+        model = build_default_model(tokenizer=base.tokenizer, size=config.get("model_size", "small"), seed=config.get("seed", 0))
+    else:
+        model = ActorCriticLM.from_pretrained(model_spec)
+    if sft.get("steps", 0) > 0:
+        start = time.perf_counter()
+        log(f"Supervised warm start: {sft['steps']} steps of cross-entropy on {config['env']}'s demonstrations")
+        supervised_warm_start(
+            model, base.tokenizer, base.prompt_source, max_prompt_tokens=base.max_prompt_tokens,
+            max_new_tokens=base.max_new_tokens, seed=config.get("seed", 0), log=log, **sft,
+        )
+        log(f"Supervised warm start: done in {time.perf_counter() - start:.0f} s")
+        tmp = cached.with_name(key + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp, tokenizer=base.tokenizer)
+        shutil.rmtree(cached, ignore_errors=True)
+        tmp.rename(cached)  # atomic: a crash mid-save never leaves a half-written cache entry
+    return model
+
+
+def sample_generations(algo: TokenPPO, env: Any, prompt_indices: np.ndarray, deterministic: bool = False) -> list[dict]:
+    """Complete the given prompts with the current policy: ``[{prompt, completion, reward}]``."""
+    from agents.ppo.rollout import generate_episodes
+
+    base = env.unwrapped
+    indices = np.resize(np.asarray(prompt_indices), base.num_envs)
+    ep = generate_episodes(algo.policy, env, algo.sampler, prompt_indices=indices, generator=algo.generator,
+                           deterministic=deterministic)
+    rewards = (ep.env_rewards * ep.response_mask).sum(1)
+    return [
+        {"prompt": base.prompt_source[int(i)]["prompt"], "completion": ep.completions[j], "reward": float(rewards[j])}
+        for j, i in enumerate(prompt_indices)
+    ]
+
+
+def print_samples(before: list[dict], after: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Generations before and after RL (same prompts)", show_lines=True)
+    for column in ("prompt", "before RL", "reward", "after RL", "reward"):
+        table.add_column(column, overflow="fold")
+    for b, a in zip(before, after):
+        table.add_row(b["prompt"], b["completion"], f"{b['reward']:.2f}", a["completion"], f"{a['reward']:.2f}")
+    Console().print(table)
+
+
+class CheckpointCallback(BaseCallback):
+    """Save the run to ``checkpoints/last`` every ``every`` iterations (write to a temp dir, then rename)."""
+
+    def __init__(self, run_dir: Path, every: int):
+        super().__init__()
+        self.run_dir, self.every = run_dir, every
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        # Called after each rollout; the iteration's update follows, so this checkpoints the previous update.
+        if self.every and self.model.iteration % self.every == 0:
+            save_checkpoint(self.model, self.run_dir)
+
+
+def save_checkpoint(algo: TokenPPO, run_dir: Path) -> Path:
+    target = run_dir / "checkpoints" / "last"
+    tmp = target.with_name("last.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    algo.save(str(tmp))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The config file, then ``key=value`` overrides, then the explicit flags; validated."""
+    if args.resume:
+        resolved = Path(args.resume) / "config.yaml"
+        if not resolved.is_file():
+            raise SystemExit(f"textgym train --resume: {resolved} does not exist; pass a run directory made by `textgym train`.")
+        config, name = load_config(resolved, args.overrides), Path(args.resume).name
+    else:
+        config, name = load_config(args.config, args.overrides), Path(str(args.config)).stem
+    for flag, key in (("env", "env"), ("seed", "seed"), ("output_dir", "output_dir"), ("total_timesteps", "total_timesteps")):
+        if getattr(args, flag, None) is not None:
+            config[key] = getattr(args, flag)
+    config.setdefault("seed", 0)
+    validate_config(config, ppo_class=TokenPPO, sft_class=supervised_warm_start)
+    if "env" not in config:
+        raise SystemExit("The config names no env: add `env: textgym/<Task>-v0` or pass --env.")
+    return config, name
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """``textgym train``: warm start, TokenPPO, run directory. Returns the before/after summary."""
+    from stable_baselines3.common.logger import configure
+
+    from textgym.plotting import plot_training_curves
+
+    config, name = resolve_train_config(args)
+    run_dir = Path(args.resume or config.get("output_dir") or Path("runs") / f"{name}-seed{config['seed']}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config["output_dir"] = str(run_dir)
+    save_config(config, run_dir / "config.yaml")
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+
+    env = make_train_env(config)
+    eval_env = make_train_env(config, split="test")
+    checkpoint = run_dir / "checkpoints" / "last"
+    if args.resume and (checkpoint / "token_ppo.json").is_file():
+        print(f"Resuming from {checkpoint}")
+        algo = TokenPPO.load(str(checkpoint), env=env)
+    else:
+        model = warm_started_model(config, env)
+        model.save_pretrained(run_dir / "reference", tokenizer=env.unwrapped.tokenizer)  # for `textgym eval`
+        algo = TokenPPO(model, env, seed=config["seed"], device=config.get("device", "auto"), **config.get("ppo", {}))
+    algo.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
+
+    prompt_indices = np.arange(min(SAMPLE_PROMPTS, len(eval_env.unwrapped.prompt_source)))
+    before = sample_generations(algo, eval_env, prompt_indices)
+    before_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
+    print(f"Before RL: mean reward {before_eval['reward_mean']:.3f} on {before_eval['num_episodes']} test prompts")
+
+    start = time.perf_counter()
+    total = int(config.get("total_timesteps", 20_000))
+    remaining = max(total - algo.num_timesteps, 1) if args.resume else total
+    algo.learn(
+        remaining,
+        callback=CheckpointCallback(run_dir, every=int(config.get("checkpoint_every", 5))),
+        progress_bar=not getattr(args, "no_progress", False),
+        reset_num_timesteps=not args.resume,
+    )
+    train_s = time.perf_counter() - start
+    algo.save(str(run_dir / "final"))
+    save_checkpoint(algo, run_dir)
+
+    after = sample_generations(algo, eval_env, prompt_indices)
+    after_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
+    print_samples(before, after)
+    summary = {
+        "env": config["env"],
+        "reward_before": before_eval["reward_mean"],
+        "reward_after": after_eval["reward_mean"],
+        "rl_seconds": round(train_s, 1),
+        "timesteps": algo.num_timesteps,
+        "run_dir": str(run_dir),
+    }
+    (run_dir / "samples.json").write_text(json.dumps({"before": before, "after": after, "summary": summary}, indent=2))
+    progress = run_dir / "progress.csv"
+    if progress.is_file():
+        plot_training_curves(progress, run_dir / "curves.png", title=f"TokenPPO on {config['env']}")
+    print(
+        f"Mean test reward {summary['reward_before']:.3f} -> {summary['reward_after']:.3f} after {train_s:.0f} s of RL. "
+        f"Run directory: {run_dir} (final model in {run_dir / 'final'}, curves in {run_dir / 'curves.png'})"
+    )
+    return summary
+
+
+def sft(args: argparse.Namespace) -> dict[str, Any]:
+    """``textgym sft``: supervised warm start on a task's demonstrations or a text file; saves a HF model dir."""
+    env = gym.make_vec(args.env, num_envs=1, autoreset_mode=AutoresetMode.DISABLED)
+    base = env.unwrapped
+    if args.text_file:
+        path = Path(args.text_file)
+        if not path.is_file():
+            raise SystemExit(f"textgym sft: --text-file {path} does not exist.")
+        lines = [line.split(maxsplit=1) for line in path.read_text(encoding="utf-8").splitlines()]
+        # Language modelling on plain lines: each line's first word is the prompt, the rest its completion.
+        records = [{"prompt": w[0], "completion": " " + w[1]} for w in lines if len(w) == 2]
+        if not records:
+            raise SystemExit(f"textgym sft: {path} has no line with at least two words to learn from.")
+    else:
+        records = base.prompt_source
+    model = build_default_model(tokenizer=base.tokenizer, seed=args.seed) if args.model == "default" else ActorCriticLM.from_pretrained(args.model)
+    options = {k: v for k in ("steps", "learning_rate", "batch_size") if (v := getattr(args, k)) is not None}
+    losses = supervised_warm_start(
+        model, base.tokenizer, records, max_prompt_tokens=base.max_prompt_tokens, max_new_tokens=base.max_new_tokens,
+        seed=args.seed, **options,
+    )
+    model.save_pretrained(args.output_dir, tokenizer=base.tokenizer)
+    window = max(1, len(losses) // 10)
+    return {"output_dir": args.output_dir, "loss_first": float(np.mean(losses[:window])), "loss_last": float(np.mean(losses[-window:]))}
+
+
+def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, split: str = "test", prompts: Any = None):
+    """(TokenPPO, env, reference dir or None) for a run directory or a model directory."""
+    path = Path(model_or_run)
+    if not path.exists():
+        raise SystemExit(f"{model_or_run} does not exist: pass a run directory made by `textgym train` or a local model directory.")
+    config = {}
+    if (path / "config.yaml").is_file() and (path / "final").is_dir():
+        config = load_config(path / "config.yaml")
+        path = path / "final"
+    env_id = env_id or config.get("env", "textgym/Sentiment-v0")
+    env_kwargs = dict(config.get("env_kwargs", {}))
+    if prompts is not None:
+        env_kwargs.update(prompts=prompts, reward=lambda prompts, completions, **kw: [0.0] * len(completions))
+    env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split, **env_kwargs)
+    model = ActorCriticLM.from_pretrained(path)
+    algo = TokenPPO(model, env, kl_coef=0.0, device=config.get("device", "auto"), seed=0)
+    return algo, env, config
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """``textgym eval``: mean reward, perplexity under the reference, distinct-n, self-BLEU, length."""
+    from agents.evaluation import evaluate_policy_text
+
+    num_envs = min(args.episodes, 64)
+    algo, env, config = _load_for_inference(args.model, args.env, num_envs, split=args.split)
+    reference = args.reference
+    if reference is None and (Path(args.model) / "reference").is_dir():
+        reference = Path(args.model) / "reference"  # a run keeps its warm-start model as the reference
+    ref_model = ActorCriticLM.from_pretrained(reference) if reference else None
+    torch.manual_seed(args.seed)
+    return evaluate_policy_text(algo, env, args.episodes, deterministic=args.greedy, reference=ref_model)
+
+
+def generate(args: argparse.Namespace) -> dict[str, Any]:
+    """``textgym generate``: sample completions for the given prompts (or an env's test prompts)."""
+    prompts = [{"prompt": p} for p in args.prompts] or None
+    num = len(prompts) if prompts else args.num
+    algo, env, _ = _load_for_inference(args.model, args.env, num, prompts=prompts)
+    algo.sampler.temperature, algo.sampler.top_p = args.temperature, args.top_p
+    torch.manual_seed(args.seed)
+    algo.generator.manual_seed(args.seed)
+    samples = sample_generations(algo, env, np.arange(num), deterministic=args.greedy)
+    for s in samples:
+        print(f"{s['prompt']}[{s['completion']}]")
+    return None
