@@ -75,9 +75,10 @@ def logprobs_and_entropy_from_logits(logits: Tensor, tokens: Tensor) -> tuple[Te
     """
     logp = torch.log_softmax(logits, dim=-1)
     token_logp = logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
-    probs = logp.exp()
-    # 0 * log 0 = 0: removed tokens (-inf) contribute nothing (and no NaN gradient).
-    entropy = -torch.where(probs > 0, probs * logp, torch.zeros_like(logp)).sum(-1)
+    # 0 * log 0 = 0: removed tokens (-inf) contribute nothing. Zero their log-probs *before* the product: a
+    # torch.where after it would still send 0 * inf = NaN gradients through the unused branch.
+    finite_logp = logp.masked_fill(torch.isinf(logp), 0.0)
+    entropy = -(logp.exp() * finite_logp).sum(-1)
     return token_logp, entropy
 
 

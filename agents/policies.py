@@ -103,6 +103,8 @@ class TransformerPolicy(ActorCriticPolicy):
         max_prompt_tokens: ``P`` of the observation layout; required for seq2seq models (the encoder gets the
             prompt slots ``[0, P)``), unused for causal ones.
         trust_remote_code: passed to ``from_pretrained`` (off by default: it runs code shipped with the model).
+        disable_dropout: set every dropout probability to 0 (default), so the PPO ratio compares the same network
+            in rollout (eval mode) and update (train mode), as TRL does.
         use_sde: must be False (token actions are discrete).
         optimizer_class, optimizer_kwargs: default ``torch.optim.AdamW`` with ``eps=1e-5``, no weight decay.
     """
@@ -123,6 +125,7 @@ class TransformerPolicy(ActorCriticPolicy):
         tokenizer: str | os.PathLike | None = None,
         max_prompt_tokens: int | None = None,
         trust_remote_code: bool = False,
+        disable_dropout: bool = True,
         use_sde: bool = False,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -142,6 +145,7 @@ class TransformerPolicy(ActorCriticPolicy):
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.use_cache, self.chunk_size, self.tokenizer_path = use_cache, chunk_size, tokenizer
         self.max_prompt_tokens, self.trust_remote_code = max_prompt_tokens, trust_remote_code
+        self.disable_dropout = disable_dropout
         self.num_actions = int(action_space.n)
         super().__init__(
             observation_space,
@@ -159,7 +163,7 @@ class TransformerPolicy(ActorCriticPolicy):
         """Build (or load) the LM, its distribution and the optimizer; SB3 calls this from ``__init__``."""
         model = self.__dict__.pop("_model_arg")
         if isinstance(model, ActorCriticLM):
-            self.model = model
+            self.model, self.critic = model, model.critic
         elif isinstance(model, (str, os.PathLike)):
             self.model = ActorCriticLM.from_pretrained(model, critic=self.critic, trust_remote_code=self.trust_remote_code)
         elif model is None:
@@ -176,6 +180,8 @@ class TransformerPolicy(ActorCriticPolicy):
                 "Seq2seq models need policy_kwargs['max_prompt_tokens'] (the env's max_prompt_tokens, P): the encoder "
                 "reads the prompt slots [0, P) of the observation."
             )
+        if self.disable_dropout:
+            _disable_dropout(self.model)
         self.action_dist = TokenDistribution(self.num_actions)
         self.slot_cache = SlotKVCache(self.model, prompt_length=self.max_prompt_tokens)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
@@ -213,6 +219,7 @@ class TransformerPolicy(ActorCriticPolicy):
             chunk_size=self.chunk_size,
             tokenizer=self.tokenizer_path,
             max_prompt_tokens=self.max_prompt_tokens,
+            disable_dropout=self.disable_dropout,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
         )
@@ -284,6 +291,16 @@ class TransformerPolicy(ActorCriticPolicy):
         """Load weights and drop the rollout caches (they were computed with the old weights)."""
         self.slot_cache.reset()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def _disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout: ``nn.Dropout`` modules and the float rates some attentions apply functionally (T5)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p = 0.0
+        for name in ("dropout", "attention_dropout", "dropout_rate", "attn_dropout"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
 
 
 def _check_spaces(observation_space: gym.spaces.Space, action_space: gym.spaces.Space) -> None:

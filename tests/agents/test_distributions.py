@@ -1,0 +1,72 @@
+"""Logits processing, chunked log-probs/entropy and sampling, checked against transformers and torch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+from agents.distributions import process_logits, sample_tokens, token_logprobs_and_entropy
+
+
+@pytest.mark.parametrize(("temperature", "top_k", "top_p"), [(1.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 5, 1.0), (1.0, 0, 0.8), (1.3, 7, 0.9)])
+def test_process_logits_matches_transformers_warpers(temperature, top_k, top_p):
+    logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(0)) * 3
+    expected = TemperatureLogitsWarper(temperature)(None, logits.clone())
+    if top_k:
+        expected = TopKLogitsWarper(top_k)(None, expected)
+    if top_p < 1:
+        expected = TopPLogitsWarper(top_p)(None, expected)
+    ours = process_logits(logits, temperature, top_k, top_p)
+    assert torch.equal(torch.isinf(ours), torch.isinf(expected))
+    finite = torch.isfinite(expected)
+    torch.testing.assert_close(ours[finite], expected[finite])
+
+
+def test_action_mask_removes_actions():
+    logits = torch.zeros(2, 5)
+    mask = torch.tensor([[True, False, True, False, True], [False] * 4 + [True]])
+    out = process_logits(logits, action_mask=mask)
+    assert torch.isinf(out[~mask]).all() and torch.isfinite(out[mask]).all()
+    assert (sample_tokens(out.expand(3, 2, 5)) [:, 1] == 4).all()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"temperature": 0.0}, "temperature"), ({"top_k": -1}, "top_k"), ({"top_p": 0.0}, "top_p")])
+def test_bad_sampling_controls_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        process_logits(torch.zeros(1, 3), **kwargs)
+
+
+@pytest.mark.parametrize("checkpoint", [True, False])
+def test_chunked_logprobs_equal_full_softmax_with_gradients(checkpoint):
+    gen = torch.Generator().manual_seed(1)
+    head = torch.nn.Linear(8, 50, bias=False)
+    hidden = torch.randn(23, 8, generator=gen, requires_grad=True)
+    with torch.no_grad():  # tokens the processed distribution can emit (others have log-prob -inf)
+        tokens = sample_tokens(process_logits(head(hidden), 0.9, 20), generator=gen)
+    logp, ent = token_logprobs_and_entropy(hidden, head, tokens, temperature=0.9, top_k=20, chunk_size=4, checkpoint=checkpoint)
+    dist = torch.distributions.Categorical(logits=process_logits(head(hidden), 0.9, 20))
+    ref_logp, ref_ent = dist.log_prob(tokens), dist.entropy()
+    torch.testing.assert_close(logp, ref_logp)
+    torch.testing.assert_close(ent, ref_ent)
+    grads = torch.autograd.grad((logp + 0.1 * ent).sum(), [hidden, head.weight])
+    ref_grads = torch.autograd.grad((ref_logp + 0.1 * ref_ent).sum(), [hidden, head.weight])
+    for ours, ref in zip(grads, ref_grads):
+        torch.testing.assert_close(ours, ref)
+        assert torch.isfinite(ours).all()
+
+
+def test_logprobs_reject_bad_shapes():
+    with pytest.raises(ValueError, match="Expected hidden"):
+        token_logprobs_and_entropy(torch.zeros(3, 4), torch.nn.Identity(), torch.zeros(2, dtype=torch.long))
+
+
+def test_sample_tokens_follows_the_distribution_and_the_generator():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0])
+    logits = probs.log().expand(40_000, 5)
+    samples = sample_tokens(logits, generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(samples, minlength=5).float() / samples.numel()
+    torch.testing.assert_close(freq, probs, atol=0.01, rtol=0)
+    assert freq[4] == 0
+    again = sample_tokens(logits, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(samples, again)
