@@ -263,15 +263,18 @@ def generate_episodes(
     obs, _ = env.reset(seed=seed, options=options)
     prompt_ids, prompt_mask, _, _ = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.long().to(device)
+    # The model never sees the columns that are padding in every slot (exact: positions come from the mask).
+    used = prompt_mask.any(dim=0).nonzero()
+    first = int(used[0]) if used.numel() else P - 1
     with autocast():
-        policy = _CachedDecoder(model, prompt_ids, prompt_mask)
-        masker = _CachedDecoder(sampler.nlpo.model, prompt_ids, prompt_mask) if sampler.nlpo is not None else None
+        policy = _CachedDecoder(model, prompt_ids[:, first:], prompt_mask[:, first:])
+        masker = _CachedDecoder(sampler.nlpo.model, prompt_ids[:, first:], prompt_mask[:, first:]) if sampler.nlpo is not None else None
     env_rewards = np.zeros((num_slots, env.max_new_tokens), dtype=np.float32)
     done = np.zeros(num_slots, dtype=bool)
     completions = [""] * num_slots
     components: dict[str, np.ndarray] = {}
     next_position = prompt_mask.sum(dim=1)  # position id of the next token of each slot
-    attention_mask = prompt_mask
+    attention_mask = prompt_mask[:, first:]
     step = 0
     for step in range(env.max_new_tokens):
         mask_logits = model_logits(masker.model, masker.hidden) if masker is not None else None

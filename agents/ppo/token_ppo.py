@@ -272,38 +272,30 @@ class TokenPPO:
 
     @torch.no_grad()
     def _score(self, ep) -> SequenceRolloutBuffer:
-        """The teacher-forced pass: old log-probs and values, then reference log-probs, one forward each."""
-        ids = torch.cat([ep.prompt_ids, ep.response_ids], dim=1).to(self.device)
-        mask = torch.cat([ep.prompt_mask, ep.response_mask], dim=1).long().to(self.device)
-        response_ids, response_mask = ep.response_ids.to(self.device), ep.response_mask.to(self.device)
-        P = ep.prompt_ids.shape[1]
-        old_logp, ref_logp, values = [], [], []
-        for rows in torch.arange(ids.shape[0], device=self.device).split(max(self.batch_size, 1)):
-            args = (ids[rows], mask[rows], P, response_ids[rows], response_mask[rows], self.sampler, self._autocast)
-            logp, _, value = evaluate_sequences(self.policy, *args)
-            old_logp.append(logp)
-            values.append(value)
-            if self.uses_reference:
-                with self._reference() as ref:
-                    ref_logp.append(evaluate_sequences(ref, *args)[0])
-            else:
-                ref_logp.append(logp)
-        values_t = torch.cat(values) if self.baseline == "gae" else torch.zeros_like(torch.cat(values))
-        return self._make_buffer(ep, old_logp, ref_logp, values_t)
-
-    def _make_buffer(self, ep, old_logp, ref_logp, values) -> SequenceRolloutBuffer:
+        """The teacher-forced pass: old log-probs and values, then reference log-probs, one forward each per
+        sequence, ``batch_size`` sequences at a time (each chunk trimmed of its all-padding columns)."""
+        zeros = torch.zeros(ep.response_ids.shape, dtype=torch.float32)
         buf = SequenceRolloutBuffer(
-            prompt_ids=ep.prompt_ids,
-            prompt_mask=ep.prompt_mask,
-            response_ids=ep.response_ids,
-            response_mask=ep.response_mask,
-            env_rewards=ep.env_rewards,
-            old_logp=torch.cat(old_logp).cpu(),
-            ref_logp=torch.cat(ref_logp).cpu(),
-            values=values.cpu(),
-            terminated=ep.terminated,
+            prompt_ids=ep.prompt_ids, prompt_mask=ep.prompt_mask, response_ids=ep.response_ids,
+            response_mask=ep.response_mask, env_rewards=ep.env_rewards, old_logp=zeros.clone(),
+            ref_logp=zeros.clone(), values=zeros.clone(), terminated=ep.terminated,
             prompt_indices=torch.as_tensor(self._rollout_prompts, dtype=torch.long),
         )
+        buf.advantages, buf.returns = zeros, zeros  # placeholders: get() below only reads ids and masks
+        for rows in torch.arange(buf.num_sequences).split(self.batch_size):
+            chunk = buf.get(rows)
+            cols = slice(0, chunk.response_ids.shape[1])
+            args = (chunk.input_ids.to(self.device), chunk.attention_mask.to(self.device), chunk.prompt_length,
+                    chunk.response_ids.to(self.device), chunk.response_mask.to(self.device), self.sampler, self._autocast)
+            logp, _, value = evaluate_sequences(self.policy, *args)
+            buf.old_logp[rows, cols] = logp.cpu()
+            if self.baseline == "gae":  # group baselines keep values at 0: no critic
+                buf.values[rows, cols] = value.cpu()
+            if self.uses_reference:
+                with self._reference() as ref:
+                    buf.ref_logp[rows, cols] = evaluate_sequences(ref, *args)[0].cpu()
+            else:
+                buf.ref_logp[rows, cols] = logp.cpu()
         self._compute_advantages(buf)
         return buf.to(self.device)
 

@@ -168,3 +168,14 @@ def test_env_with_other_autoreset_is_switched_with_warning():
     with pytest.warns(UserWarning, match="DISABLED"):
         make(env=env)
     assert env.autoreset_mode.value == "Disabled"
+
+
+def test_seq2seq_policy_is_refused_with_a_clear_error():
+    import transformers
+
+    from agents.models import ActorCriticLM
+
+    config = transformers.T5Config(vocab_size=16, d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
+                                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    with pytest.raises(NotImplementedError, match="causal"):
+        TokenPPO(ActorCriticLM.from_config(config), ToyVectorEnv())
