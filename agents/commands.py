@@ -11,7 +11,7 @@ directory behind::
         tb/                tensorboard scalars
         checkpoints/last/  the latest TokenPPO checkpoint (``textgym train --resume RUN_DIR`` continues it)
         reference/         the warm-started model (the KL reference; `textgym eval` scores perplexity under it)
-        final/             the trained TokenPPO; ``final/`` is also a Hugging Face model directory
+        final/             the trained TokenPPO (TokenPPO.load); final/policy/ is a Hugging Face model directory
         curves.png         reward, KL and entropy against generated tokens
         samples.json       the before/after generations with their rewards
 """
@@ -234,7 +234,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         plot_training_curves(progress, run_dir / "curves.png", title=f"TokenPPO on {config['env']}")
     print(
         f"Mean test reward {summary['reward_before']:.3f} -> {summary['reward_after']:.3f} after {train_s:.0f} s of RL. "
-        f"Run directory: {run_dir} (final model in {run_dir / 'final'}, curves in {run_dir / 'curves.png'})"
+        f"Run directory: {run_dir} (final model in {run_dir / 'final' / 'policy'}, curves in {run_dir / 'curves.png'})"
     )
     return summary
 
@@ -274,6 +274,8 @@ def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, sp
     if (path / "config.yaml").is_file() and (path / "final").is_dir():
         config = load_config(path / "config.yaml")
         path = path / "final"
+    if (path / "token_ppo.json").is_file():  # a TokenPPO.save directory: its model is in policy/
+        path = path / "policy"
     env_id = env_id or config.get("env", "textgym/Sentiment-v0")
     env_kwargs = dict(config.get("env_kwargs", {}))
     if prompts is not None:

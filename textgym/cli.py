@@ -142,7 +142,17 @@ def cmd_tokenizer(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from textgym.config import ConfigError
+
+    try:
+        return _run(args)
+    except ConfigError as e:
+        parser.exit(2, f"textgym {args.command}: config error: {e}\n")
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "envs":
         return cmd_envs(args)
     if args.command == "tokenizer":

@@ -1,0 +1,115 @@
+"""The textgym command: help, envs, tokenizer training, train/eval/generate/sft at tiny sizes, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from transformers import AutoTokenizer
+
+from textgym.cli import build_parser, main
+from textgym.tokenizers import load_tokenizer
+
+TINY = ["model_size=tiny", "num_envs=8", "total_timesteps=200", "eval_episodes=8", "sft.steps=3", "sft.batch_size=8",
+        "checkpoint_every=1"]
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sft"], ["eval"], ["generate"], ["envs"], ["tokenizer", "train"]])
+def test_every_help_lists_its_options(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: textgym" in out
+    if command == ["train"]:
+        for option in ("--config", "--resume", "--seed", "--output-dir", "key=value"):
+            assert option in out
+
+
+def test_envs_lists_every_builtin_id(capsys):
+    from envs_registry import BUILTIN_ENVS
+
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for env_id in BUILTIN_ENVS:
+        assert env_id in out
+
+
+def test_tokenizer_train_on_a_user_corpus(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the quick brown fox number {i} jumps over the lazy dog" for i in range(300)))
+    assert main(["tokenizer", "train", str(corpus), "--output-dir", str(tmp_path / "tok"), "--vocab-size", "300"]) == 0
+    tok = load_tokenizer(str(tmp_path / "tok"))
+    assert tok.vocab_size == 300
+    hf = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    assert hf.encode("the lazy dog", add_special_tokens=False) == tok.encode("the lazy dog")
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["tokenizer", "train", str(tmp_path / "missing.txt"), "--output-dir", str(tmp_path / "x")])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    import os
+
+    root = tmp_path_factory.mktemp("cli")
+    os.environ["TEXTGYM_CACHE"] = str(root / "cache")
+    run_dir = root / "run"
+    main(["train", *TINY, "--output-dir", str(run_dir), "--no-progress"])
+    return run_dir
+
+
+def test_train_leaves_a_complete_run_directory(trained_run, capsys):
+    for name in ("config.yaml", "progress.csv", "curves.png", "samples.json", "final/policy/config.json",
+                 "final/policy/model.safetensors", "reference/config.json", "checkpoints/last/token_ppo.json"):
+        assert (trained_run / name).exists(), name
+    samples = json.loads((trained_run / "samples.json").read_text())
+    assert len(samples["before"]) == len(samples["after"]) > 0
+    assert samples["summary"]["timesteps"] >= 200
+
+
+def test_second_run_reuses_the_cached_warm_start(trained_run, tmp_path, capsys):
+    main(["train", *TINY, "--output-dir", str(tmp_path / "again"), "--no-progress"])
+    assert "Supervised warm start: cached" in capsys.readouterr().out
+
+
+def test_resume_continues_a_run(trained_run, capsys):
+    before = json.loads((trained_run / "checkpoints/last/token_ppo.json").read_text())
+    main(["train", "--resume", str(trained_run), "total_timesteps=400", "--no-progress"])
+    assert "Resuming from" in capsys.readouterr().out
+    after = json.loads((trained_run / "checkpoints/last/token_ppo.json").read_text())
+    assert after["num_timesteps"] > before["num_timesteps"]
+
+
+def test_eval_reports_reward_diversity_and_perplexity(trained_run, capsys):
+    main(["eval", str(trained_run), "--episodes", "8"])
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{") :])
+    for key in ("reward_mean", "distinct_1", "distinct_2", "self_bleu", "length_mean", "perplexity_under_reference"):
+        assert key in result, key
+    assert result["num_episodes"] == 8 and result["perplexity_under_reference"] > 1.0
+
+
+def test_generate_from_a_run(trained_run, capsys):
+    main(["generate", str(trained_run), "The movie was", "--max-new-tokens", "5", "--seed", "1"])
+    assert "The movie was[" in capsys.readouterr().out
+
+
+def test_sft_on_a_text_file_saves_a_model_dir(tmp_path):
+    text = tmp_path / "lines.txt"
+    text.write_text("\n".join(["the film was great fun", "a lovely and warm story", "I liked it a lot"] * 5))
+    main(["sft", "--text-file", str(text), "--output-dir", str(tmp_path / "sft"), "--steps", "3", "--batch-size", "4"])
+    assert (tmp_path / "sft" / "config.json").is_file()
+
+
+def test_bad_config_input_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "ppo.learning_rat=1e-4", "--output-dir", str(tmp_path / "bad")])
+    assert e.value.code == 2 and "Did you mean 'learning_rate'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--config", "no-such-config"])
+    assert "No config named" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "num_envs=many"])
+    assert "num_envs must be a int" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--seed", "x"])
