@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import textgym  # noqa: F401  (registers the ids)
@@ -16,7 +17,7 @@ ENV_ID = "textgym/Arithmetic-v0"
 
 
 def test_stock_ppo_learns_saves_loads_and_predicts(tmp_path):
-    env = DummyVecEnv([lambda: gym.make(ENV_ID) for _ in range(2)])
+    env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID)) for _ in range(2)])
     env.seed(0)
     model = PPO(
         TransformerPolicy, env, n_steps=64, batch_size=32, n_epochs=2, learning_rate=3e-4, seed=0, device="cpu",
