@@ -70,10 +70,11 @@ class TextGenerationEnv(gym.Env):
     * ``reward_fallback``: if set, a reward that raises or returns NaN gives this value (with a warning)
       instead of stopping the episode with an error.
     * ``split``: ``"train"`` or ``"test"``, which half of a built-in task's data (ignored with ``prompts=``).
-    * ``render_mode``: ``"ansi"`` (``render()`` returns the text) or ``"human"`` (prints it).
+    * ``render_mode``: ``"ansi"`` (``render()`` returns the text), ``"human"`` (prints it) or ``"rgb_array"``
+      (the text drawn on an image, for video recorders; SB3's ``make_vec_env`` asks for this mode).
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -154,9 +155,23 @@ class TextGenerationEnv(gym.Env):
         """bool ``[vocab_size]``: the tokens this task allows (all True unless constrained). MaskablePPO reads it."""
         return self._batch.action_mask()
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         text = self._batch.render_slot(0)
         if self.render_mode == "human":
             print(text)
             return None
+        if self.render_mode == "rgb_array":
+            return text_to_rgb_array(text)
         return text
+
+
+def text_to_rgb_array(text: str, width: int = 480, height: int = 160) -> np.ndarray:
+    """Draw ``text`` (wrapped) in black on white: ``uint8 [height, width, 3]``."""
+    import textwrap
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), "white")
+    lines = textwrap.wrap(text, width=width // 7) or [""]
+    ImageDraw.Draw(image).multiline_text((6, 6), "\n".join(lines[: height // 14]), fill="black")
+    return np.asarray(image)

@@ -15,7 +15,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from textgym.envs.core import EpisodeBatch, StepReward, check_actions, observation_space, resolve_config
-from textgym.envs.text_env import ENV_KWARGS
+from textgym.envs.text_env import ENV_KWARGS, text_to_rgb_array
 
 
 class TextGenerationVectorEnv(VectorEnv):
@@ -41,7 +41,7 @@ class TextGenerationVectorEnv(VectorEnv):
     dict of arrays), each with Gymnasium's ``_key`` mask marking the slots that hold a value.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
         self,
@@ -193,9 +193,11 @@ class TextGenerationVectorEnv(VectorEnv):
         """bool ``[num_envs, vocab_size]``: the tokens each slot may take (all True unless the task constrains)."""
         return np.broadcast_to(self._batch.action_mask(), (self.num_envs, self.tokenizer.vocab_size))
 
-    def render(self) -> tuple[str, ...] | None:
+    def render(self) -> tuple[str, ...] | tuple[np.ndarray, ...] | None:
         texts = tuple(self._batch.render_slot(i) for i in self._all)
         if self.render_mode == "human":
             print("\n".join(f"[{i}] {t}" for i, t in enumerate(texts)))
             return None
+        if self.render_mode == "rgb_array":
+            return tuple(text_to_rgb_array(t) for t in texts)
         return texts

@@ -111,8 +111,12 @@ def test_render_ansi_and_human(small_prompts, tokenizer, capsys):
     human = make_env(small_prompts, render_mode="human")
     human.reset(options={"prompt_index": 0})
     assert "The movie was[]" in capsys.readouterr().out
+    image = make_env(small_prompts, render_mode="rgb_array")
+    image.reset(options={"prompt_index": 0})
+    frame = image.render()
+    assert frame.shape == (160, 480, 3) and frame.dtype == np.uint8 and (frame < 128).any()  # some dark text
     with pytest.raises(ValueError, match="render_mode"):
-        make_env(small_prompts, render_mode="rgb_array")
+        make_env(small_prompts, render_mode="video")
 
 
 def test_action_masks_restrict_tokens_and_always_allow_eos(small_prompts, tokenizer):
