@@ -39,3 +39,19 @@ def test_missing_config_and_bad_yaml(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(listy)
+
+
+def test_every_shipped_config_validates_against_the_code_and_names_a_registered_env():
+    import gymnasium as gym
+
+    import textgym  # noqa: F401
+    from agents.ppo import TokenPPO
+    from agents.ppo.sft import supervised_warm_start
+    from textgym.config import available_configs
+
+    configs = available_configs()
+    assert {"sentiment", "arithmetic"} <= set(configs)
+    for name in configs:
+        config = load_config(name)
+        validate_config(config, ppo_class=TokenPPO, sft_class=supervised_warm_start)
+        assert config["env"] in gym.registry, name
