@@ -8,6 +8,8 @@ from transformers.generation.logits_process import TemperatureLogitsWarper, TopK
 
 from agents.distributions import process_logits, sample_tokens, token_logprobs_and_entropy
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 @pytest.mark.parametrize(("temperature", "top_k", "top_p"), [(1.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 5, 1.0), (1.0, 0, 0.8), (1.3, 7, 0.9)])
 def test_process_logits_matches_transformers_warpers(temperature, top_k, top_p):

@@ -7,6 +7,8 @@ import torch
 
 from agents.kv_cache import SlotKVCache, compact_right
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 P, T, B = 6, 5, 4
 
 

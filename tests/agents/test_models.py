@@ -16,6 +16,8 @@ from agents.models import (
 
 from .conftest import tiny_config
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def test_position_ids_from_mask_left_and_right_padding():
     mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 1, 1, 0]])

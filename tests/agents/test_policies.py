@@ -12,6 +12,8 @@ from agents.policies import TransformerPolicy
 
 from .conftest import VOCAB, tiny_config
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 P, T = 5, 4
 
 

@@ -1,9 +1,11 @@
+
 """Stock stable_baselines3.PPO trains TransformerPolicy on a real textgym id: learn, save, load, predict, evaluate."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -12,6 +14,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import textgym  # noqa: F401  (registers the ids)
 from agents.policies import TransformerPolicy
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 ENV_ID = "textgym/Arithmetic-v0"
 
