@@ -51,6 +51,28 @@ def select(records: list[dict], split: str, n: int | None, seed: int, task: str)
     return [copy.deepcopy(part[i]) for i in order]
 
 
+def make_loader(task: str, all_records, description: str):
+    """The ``load(split="train", n=None, seed=0) -> list[dict]`` function of a task module.
+
+    Args:
+        task: the task name (for error messages).
+        all_records: a zero-argument callable returning every distinct record of the task (cached by the module).
+        description: the first line of the loader's docstring (what a record is).
+    """
+
+    def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
+        return select(list(all_records()), split, n, seed, task=task)
+
+    load.__doc__ = f"""{description}
+
+    Args:
+        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
+        n: number of records; ``None`` for the whole split.
+        seed: shuffle seed.
+    """
+    return load
+
+
 def dedupe(records: list[dict]) -> list[dict]:
     """Keep the first record of each prompt (two records with one prompt would straddle nothing but waste data)."""
     seen: set[str] = set()

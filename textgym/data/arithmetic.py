@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from textgym.data._split import select
+from textgym.data._split import make_loader
 
 MAX_ADD = 50
 MAX_MUL = 12
@@ -32,12 +32,4 @@ def _all_records() -> tuple[dict, ...]:
     )
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Arithmetic records.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="arithmetic")
+load = make_loader("arithmetic", _all_records, "Arithmetic records.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
-from textgym.data._split import select
+from textgym.data._split import make_loader
 
 TONES = ("polite", "apologetic", "enthusiastic", "positive")
 GREETINGS = ("", "Hi, ", "Hello, ", "Hey, ")
@@ -98,12 +98,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(records)
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Message + tone records.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="dialogue")
+load = make_loader("dialogue", _all_records, "Message + tone records.")

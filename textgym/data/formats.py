@@ -20,7 +20,7 @@ import random
 import re
 from functools import lru_cache
 
-from textgym.data._split import select
+from textgym.data._split import make_loader
 
 # topic noun -> adjectives that fit it
 TOPICS = {
@@ -95,12 +95,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(records)
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Format-instruction records.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="format")
+load = make_loader("format", _all_records, "Format-instruction records.")

@@ -12,7 +12,7 @@ import itertools
 import random
 from functools import lru_cache
 
-from textgym.data._split import select
+from textgym.data._split import make_loader
 
 # (subjects, verb lemma, third-person form, objects, places as (preposition, noun)): scenes that make sense.
 SCENES = (
@@ -87,12 +87,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(by_prompt.values())
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Concept-to-sentence records.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="keywords")
+load = make_loader("keywords", _all_records, "Concept-to-sentence records.")

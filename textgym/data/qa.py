@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-from textgym.data._split import dedupe, select
+from textgym.data._split import dedupe, make_loader
 
 PEOPLE = (("Anna", "she"), ("Tom", "he"), ("Maria", "she"), ("David", "he"), ("Sara", "she"), ("Omar", "he"),
           ("Emma", "she"), ("Lucas", "he"), ("Nina", "she"), ("Peter", "he"), ("Grace", "she"), ("James", "he"),
@@ -55,12 +55,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(dedupe([_record(rng) for _ in range(5000)]))
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Passage + question records with span answers.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="qa")
+load = make_loader("qa", _all_records, "Passage + question records with span answers.")

@@ -16,7 +16,7 @@ import itertools
 import random
 from functools import lru_cache
 
-from textgym.data._split import dedupe, select
+from textgym.data._split import dedupe, make_loader
 
 # (noun, verb used in the opening, aspects a reviewer comments on)
 ITEMS = {
@@ -113,12 +113,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(dedupe(records))
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Review openings with mixed-polarity demonstration continuations.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="sentiment")
+load = make_loader("sentiment", _all_records, "Review openings with mixed-polarity demonstration continuations.")

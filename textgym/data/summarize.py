@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-from textgym.data._split import dedupe, select
+from textgym.data._split import dedupe, make_loader
 
 TOWNS = ("Oakdale", "Riverton", "Maple Creek", "Brookfield", "Fairview", "Cedar Falls", "Greenville", "Lakeside",
          "Hillcrest", "Springfield", "Westport", "Milford", "Ashland", "Bayview", "Stonebridge", "Clearwater",
@@ -90,12 +90,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(dedupe(records))
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Article-to-summary records.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="summarize")
+load = make_loader("summarize", _all_records, "Article-to-summary records.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
-from textgym.data._split import select
+from textgym.data._split import make_loader
 
 # English subject, French subject, person ("1s", "1p", "3s")
 SUBJECTS = (
@@ -78,12 +78,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(records)
 
 
-def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """English-to-French records.
-
-    Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
-        n: number of records; ``None`` for the whole split.
-        seed: shuffle seed.
-    """
-    return select(list(_all_records()), split, n, seed, task="translate")
+load = make_loader("translate", _all_records, "English-to-French records.")
