@@ -1,0 +1,90 @@
+"""Smoke test of the benchmark scripts: each runs end to end at a tiny size (``--quick``) and prints its table.
+
+Nothing here is timed: the numbers live in BENCHMARKS.md. The scripts set torch's thread count; the fixture
+restores it for the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def run_script(monkeypatch, capsys):
+    threads = torch.get_num_threads()
+
+    def run(module, *argv: str) -> str:
+        monkeypatch.setattr(sys, "argv", [module.__name__, "--quick", "--threads", "1", *argv])
+        module.main()
+        return capsys.readouterr().out
+
+    yield run
+    torch.set_num_threads(threads)
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """The data rows of the markdown tables in ``out``, split into cells."""
+    lines = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:] if not line.startswith("| method")]
+
+
+def test_rollout_throughput_compares_every_method(run_script):
+    from benchmarks import rollout_throughput
+
+    out = run_script(rollout_throughput, "--vocabs", "4096")
+    rows = table_rows(out)
+    names = [row[0] for row in rows]
+    assert any(n.startswith("TokenPPO collect_rollout") for n in names)
+    assert any(n.startswith("HF lm.generate") for n in names)
+    assert sum(n.startswith("stock SB3") for n in names) == 2
+    assert any(n.startswith("naive re-encoding") for n in names)
+    token_ppo = rows[0]
+    assert token_ppo[1] == "16"  # 4 slots x 4 tokens (a random tiny model may end a slot early with EOS)
+    assert float(token_ppo[3]) > 0 and float(token_ppo[4]) == 1.0
+
+
+def test_length_scaling_reports_each_length(run_script):
+    from benchmarks import length_scaling
+
+    rows = table_rows(run_script(length_scaling))
+    assert [row[0] for row in rows] == ["4", "8"]
+    assert float(rows[0][3]) == 1.0  # the first length is the reference
+
+
+def test_update_cost_compares_sequence_level_and_per_transition(run_script):
+    from benchmarks import update_cost
+
+    rows = table_rows(run_script(update_cost, "--vocab", "4096"))
+    assert len(rows) == 4
+    assert rows[0][0].startswith("TokenPPO evaluate_sequences")
+    # Every method differentiates the same transitions.
+    assert len({row[1] for row in rows}) == 1
+
+
+def test_memory_child_reports_a_positive_peak(run_script):
+    from benchmarks import memory
+
+    for config in ("finetune-full", "tokenppo-lora"):
+        result = json.loads(run_script(memory, "--child", config).strip().splitlines()[-1])
+        assert result["config"] == config and result["peak_mb"] >= 0
+    assert result["trainable"] < result["params"]  # LoRA trains only adapters and the value head
+
+
+def test_trl_grpo_runs_both_trainers(run_script):
+    pytest.importorskip("trl")
+    from benchmarks import trl_grpo
+
+    rows = table_rows(run_script(trl_grpo))
+    assert [row[0] for row in rows] == ["TokenPPO (baseline='grpo')", "TRL GRPOTrainer"]
+    assert all(re.fullmatch(r"\d+", row[1]) and int(row[1]) >= 1 for row in rows)
+
+
+def test_vowel_reward_scores_letters_only():
+    from benchmarks.trl_grpo import vowel_reward
+
+    assert vowel_reward(["p"] * 3, ["aei", "bcd", "12 !"]) == [1.0, 0.0, 0.0]
