@@ -4,8 +4,9 @@
     python examples/arithmetic_tokenppo.py --quick         # a smoke run (seconds)
     python examples/arithmetic_tokenppo.py --iterations 40 --sft-steps 300 --output runs/arith
 
-Accuracy is the mean ``numeric_match`` reward (1 if the first number of the completion is the answer) of
-greedy completions on held-out test prompts, measured after the warm start ("before") and after PPO ("after").
+Accuracy is the mean ``numeric_match`` reward (1 if the first number of the completion is the answer) on
+held-out test prompts, for greedy completions and for sampled ones (temperature 1, what the policy does),
+measured after the warm start ("before") and after PPO ("after").
 """
 
 from __future__ import annotations
@@ -68,8 +69,14 @@ def main(argv=None) -> dict:
         kl_coef=0.02, kl_estimator="k3", missing_eos_penalty=1.0, temperature=1.0,
         seed=args.seed, device="cpu", verbose=0,
     )
-    before = algo.evaluate(test_env, num_episodes=args.eval_episodes, deterministic=True)
-    print(f"after warm start ({sft_s:.0f} s): test accuracy {before['reward_mean']:.3f} on {args.eval_episodes} prompts")
+    def accuracy() -> tuple[float, float]:
+        greedy = algo.evaluate(test_env, num_episodes=args.eval_episodes, deterministic=True)["reward_mean"]
+        sampled = algo.evaluate(test_env, num_episodes=args.eval_episodes, deterministic=False)["reward_mean"]
+        return greedy, sampled
+
+    before = accuracy()
+    print(f"after warm start ({sft_s:.0f} s): test accuracy greedy {before[0]:.3f}, sampled {before[1]:.3f} "
+          f"on {args.eval_episodes} prompts")
 
     ppo_start = time.perf_counter()
     for it in range(1, args.iterations + 1):
@@ -82,17 +89,18 @@ def main(argv=None) -> dict:
                 f"ev {m.get('train/explained_variance', float('nan')):.2f}"
             )
     ppo_s = time.perf_counter() - ppo_start
-    after = algo.evaluate(test_env, num_episodes=args.eval_episodes, deterministic=True)
+    after = accuracy()
     total_s = time.perf_counter() - start
     print(
-        f"test accuracy: before PPO {before['reward_mean']:.3f} -> after PPO {after['reward_mean']:.3f} "
-        f"({args.iterations} iterations x {args.num_envs} episodes, PPO {ppo_s:.0f} s, total {total_s:.0f} s "
-        f"on {torch.get_num_threads()} threads)"
+        f"test accuracy: before PPO greedy {before[0]:.3f} / sampled {before[1]:.3f} -> after PPO greedy "
+        f"{after[0]:.3f} / sampled {after[1]:.3f} ({args.iterations} iterations x {args.num_envs} episodes, "
+        f"PPO {ppo_s:.0f} s, total {total_s:.0f} s on {torch.get_num_threads()} threads)"
     )
     if args.output:
         algo.save(args.output)
         print(f"saved to {args.output}")
-    return {"before": before["reward_mean"], "after": after["reward_mean"], "ppo_s": ppo_s, "total_s": total_s}
+    return {"before": before[0], "after": after[0], "before_sampled": before[1], "after_sampled": after[1],
+            "ppo_s": ppo_s, "total_s": total_s}
 
 
 if __name__ == "__main__":

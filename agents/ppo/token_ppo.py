@@ -172,8 +172,11 @@ class TokenPPO:
 
             self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.nlpo = LaggedMaskPolicy(self.policy, nlpo_top_p, nlpo_min_tokens, nlpo_update_interval) if nlpo_top_p else None
-        self.sampler = Sampler(temperature, top_k, top_p, _allowed_tokens(base_env, self.policy.vocab_size, self.device),
-                               self.nlpo, logprob_chunk_size)
+        allowed = _allowed_tokens(base_env, self.policy.vocab_size, self.device)
+        self.sampler = Sampler(temperature, top_k, top_p, allowed, self.nlpo, logprob_chunk_size)
+        # The reference is scored without truncation (no top-k / top-p / NLPO mask): its support then contains
+        # every token the policy can sample, so log pi_ref is finite and the KL is KL(truncated pi || pi_ref).
+        self.ref_sampler = Sampler(temperature, 0, 1.0, allowed, None, logprob_chunk_size)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.policy.parameters() if p.requires_grad], lr=learning_rate, eps=1e-5, weight_decay=0.0
         )
@@ -286,14 +289,14 @@ class TokenPPO:
             chunk = buf.get(rows)
             cols = slice(0, chunk.response_ids.shape[1])
             args = (chunk.input_ids.to(self.device), chunk.attention_mask.to(self.device), chunk.prompt_length,
-                    chunk.response_ids.to(self.device), chunk.response_mask.to(self.device), self.sampler, self._autocast)
-            logp, _, value = evaluate_sequences(self.policy, *args)
+                    chunk.response_ids.to(self.device), chunk.response_mask.to(self.device))
+            logp, _, value = evaluate_sequences(self.policy, *args, self.sampler, self._autocast)
             buf.old_logp[rows, cols] = logp.cpu()
             if self.baseline == "gae":  # group baselines keep values at 0: no critic
                 buf.values[rows, cols] = value.cpu()
             if self.uses_reference:
                 with self._reference() as ref:
-                    buf.ref_logp[rows, cols] = evaluate_sequences(ref, *args)[0].cpu()
+                    buf.ref_logp[rows, cols] = evaluate_sequences(ref, *args, self.ref_sampler, self._autocast)[0].cpu()
             else:
                 buf.ref_logp[rows, cols] = logp.cpu()
         self._compute_advantages(buf)

@@ -158,3 +158,15 @@ def test_masked_vocabulary_gives_finite_gradients():
     (logp.sum() - ent.sum()).backward()
     assert torch.isfinite(h.grad).all() and torch.isfinite(head.weight.grad).all()
     assert (ent <= np.log(2) + 1e-6).all()
+
+
+def test_truncated_sampling_keeps_reference_kl_finite():
+    """top-k sampling: a token outside the *reference's* top-k must not give log pi_ref = -inf."""
+    algo = make(top_k=2, kl_coef=0.1, learning_rate=5e-2)
+    for _ in range(3):
+        metrics = one_iteration(algo)
+    buf = algo.buffer
+    assert torch.isfinite(buf.ref_logp).all() and torch.isfinite(buf.token_rewards).all()
+    assert np.isfinite(metrics["train/kl"]) and metrics["train/kl"] > 0
+    # The reference is scored untruncated: its log-probs are those of the plain temperature-1 softmax.
+    assert algo.ref_sampler.top_k == 0 and algo.ref_sampler.nlpo is None

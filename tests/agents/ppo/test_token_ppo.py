@@ -179,3 +179,9 @@ def test_seq2seq_policy_is_refused_with_a_clear_error():
                                    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
     with pytest.raises(NotImplementedError, match="causal"):
         TokenPPO(ActorCriticLM.from_config(config), ToyVectorEnv())
+
+
+def test_progress_bar_counts_generated_tokens():
+    algo = make()
+    algo.learn(20, progress_bar=True)
+    assert algo.num_timesteps >= 20
