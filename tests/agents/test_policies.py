@@ -7,7 +7,6 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from agents.models import ActorCriticLM
 from agents.policies import TransformerPolicy
 
 from .conftest import VOCAB, tiny_config
@@ -119,6 +118,11 @@ def test_seq2seq_policy_encodes_prompt_slots_and_steps_the_decoder():
 def test_bad_policy_kwargs_raise(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_policy(**kwargs)
+
+
+def test_non_textgym_observation_raises():
+    with pytest.raises(ValueError, match="'input_ids' and 'attention_mask'"):
+        make_policy().obs_to_ids({"tokens": torch.zeros(1, P + T)})
 
 
 def test_bad_spaces_raise(make_model):
