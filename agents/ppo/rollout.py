@@ -68,15 +68,19 @@ class Sampler:
 
 
 def _logp_entropy_chunk(
-    hidden: torch.Tensor, tokens: torch.Tensor, lm_head: nn.Module, sampler: Sampler, mask_logits: torch.Tensor | None
+    hidden: torch.Tensor, tokens: torch.Tensor, lm_head: nn.Module, sampler: Sampler, mask_logits: torch.Tensor | None,
+    with_entropy: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     logits = sampler.process(lm_head(hidden).float(), mask_logits)
     logp_all = torch.log_softmax(logits, dim=-1)
+    token_logp = logp_all.gather(-1, tokens[:, None]).squeeze(-1)
+    if not with_entropy:  # the entropy costs three more passes over [chunk, V]; scoring never reads it
+        return token_logp, torch.zeros_like(token_logp)
     probs = logp_all.exp()
     # Masked-out tokens have logit -inf: p * log p would be 0 * -inf = nan (and so would its gradient), so
     # their log p is replaced by 0 *before* the product.
     entropy = -(probs * torch.where(probs > 0, logp_all, torch.zeros_like(logp_all))).sum(-1)
-    return logp_all.gather(-1, tokens[:, None]).squeeze(-1), entropy
+    return token_logp, entropy
 
 
 def token_logprobs(
@@ -86,6 +90,7 @@ def token_logprobs(
     sampler: Sampler,
     mask_hidden: torch.Tensor | None = None,
     checkpoint: bool = True,
+    with_entropy: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-prob and entropy of each token under the processed (sampling) distribution, vocabulary in chunks.
 
@@ -99,6 +104,8 @@ def token_logprobs(
         sampler: temperature / top-k / top-p / masks.
         mask_hidden: ``[N, H]`` hidden states of the NLPO mask policy at the same positions (or ``None``).
         checkpoint: recompute chunk logits in backward (only matters when ``hidden`` requires grad).
+        with_entropy: compute the entropy; ``False`` returns zeros for it and skips three ``[chunk, V]``
+            passes (the rollout's scoring pass only needs log-probs).
 
     Returns:
         ``(logp [N], entropy [N])``, float32.
@@ -112,10 +119,11 @@ def token_logprobs(
                 mask_logits = sampler.nlpo.model.lm_head(mask_hidden[chunk]).float()
         if checkpoint and hidden.requires_grad:
             logp, ent = activation_checkpoint(
-                _logp_entropy_chunk, hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits, use_reentrant=False
+                _logp_entropy_chunk, hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits, with_entropy,
+                use_reentrant=False,
             )
         else:
-            logp, ent = _logp_entropy_chunk(hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits)
+            logp, ent = _logp_entropy_chunk(hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits, with_entropy)
         logps.append(logp)
         entropies.append(ent)
     if not logps:
@@ -141,6 +149,7 @@ def evaluate_sequences(
     sampler: Sampler,
     autocast: Callable[[], Any] = contextlib.nullcontext,
     checkpoint: bool = True,
+    with_entropy: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The teacher-forced pass: one forward over whole sequences gives each response token's log-prob,
     entropy and the value of the state before it.
@@ -155,6 +164,7 @@ def evaluate_sequences(
         sampler: the sampling distribution the log-probs are taken under.
         autocast: a context-manager factory (bf16 autocast on CUDA; a no-op otherwise).
         checkpoint: activation checkpointing of the chunked vocabulary projection.
+        with_entropy: compute the entropy (``False``: zeros, and the vocabulary pass is ~25% cheaper).
 
     Returns:
         ``(logp, entropy, values)``, each ``[B, T]`` float32 and 0 on padding.
@@ -168,7 +178,8 @@ def evaluate_sequences(
                 mask_hidden, _ = _response_hidden(sampler.nlpo.model, input_ids, attention_mask, prompt_length, num_tokens)
                 mask_hidden = mask_hidden[response_mask]
         logp_valid, ent_valid = token_logprobs(
-            hidden[response_mask], response_ids[response_mask], model.lm_head, sampler, mask_hidden, checkpoint
+            hidden[response_mask], response_ids[response_mask], model.lm_head, sampler, mask_hidden, checkpoint,
+            with_entropy,
         )
     logp = torch.zeros(response_ids.shape, dtype=torch.float32, device=hidden.device)
     entropy = torch.zeros_like(logp)

@@ -290,13 +290,15 @@ class TokenPPO:
             cols = slice(0, chunk.response_ids.shape[1])
             args = (chunk.input_ids.to(self.device), chunk.attention_mask.to(self.device), chunk.prompt_length,
                     chunk.response_ids.to(self.device), chunk.response_mask.to(self.device))
-            logp, _, value = evaluate_sequences(self.policy, *args, self.sampler, self._autocast)
+            logp, _, value = evaluate_sequences(self.policy, *args, self.sampler, self._autocast, with_entropy=False)
             buf.old_logp[rows, cols] = logp.cpu()
             if self.baseline == "gae":  # group baselines keep values at 0: no critic
                 buf.values[rows, cols] = value.cpu()
             if self.uses_reference:
                 with self._reference() as ref:
-                    buf.ref_logp[rows, cols] = evaluate_sequences(ref, *args, self.ref_sampler, self._autocast)[0].cpu()
+                    buf.ref_logp[rows, cols] = evaluate_sequences(
+                        ref, *args, self.ref_sampler, self._autocast, with_entropy=False
+                    )[0].cpu()
             else:
                 buf.ref_logp[rows, cols] = logp.cpu()
         self._compute_advantages(buf)
