@@ -37,7 +37,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_config(config: str, vocab: int, size: str, batch: int, prompt: int, new: int) -> dict:
+def run_config(config: str, vocab: int, size: str, batch: int, prompt: int, new: int, threads: int = 2) -> dict:
     """Runs in the child process: build, measure the baseline, do one step, report the peak above baseline."""
     import torch
 
@@ -49,7 +49,7 @@ def run_config(config: str, vocab: int, size: str, batch: int, prompt: int, new:
     from agents.ppo import TokenPPO
     from agents.ppo.lora import apply_lora
 
-    setup_torch(2)
+    setup_torch(threads)
     env = make_vec_env(batch, prompt_tokens=prompt, new_tokens=new)
     # Warm up torch's lazily created state (autograd engine, thread pools, kernel workspaces) on a toy model, so
     # the baseline holds it and the peak above the baseline is the configuration's own memory.
@@ -79,7 +79,7 @@ def run_config(config: str, vocab: int, size: str, batch: int, prompt: int, new:
 
 
 def main() -> None:
-    from benchmarks.common import BATCH, NEW_TOKENS, PROMPT_TOKENS, SYNTHETIC_VOCAB, parser, print_table
+    from benchmarks.common import BATCH, NEW_TOKENS, PROMPT_TOKENS, SYNTHETIC_VOCAB, parser, print_table, setup_torch
 
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=BATCH)
@@ -89,16 +89,17 @@ def main() -> None:
     p.add_argument("--size", default="medium", help="default model size (tiny/small/medium)")
     p.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)  # internal: one configuration
     args = p.parse_args()
+    setup_torch(args.threads)
     batch, prompt, new, size = args.batch, args.prompt, args.new_tokens, args.size
     if args.quick:
         batch, prompt, new, size = 4, 8, 4, "tiny"
     if args.child:
-        print(json.dumps(run_config(args.child, args.vocab, size, batch, prompt, new)))
+        print(json.dumps(run_config(args.child, args.vocab, size, batch, prompt, new, args.threads)))
         return
     results = {}
     for config in CONFIGS:
         cmd = [sys.executable, "-m", "benchmarks.memory", "--child", config, "--vocab", str(args.vocab), "--size", size,
-               "--batch", str(batch), "--prompt", str(prompt), "--new-tokens", str(new)]
+               "--batch", str(batch), "--prompt", str(prompt), "--new-tokens", str(new), "--threads", str(args.threads)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"{config} failed:\n{out.stderr[-3000:]}")

@@ -94,7 +94,7 @@ def run_trl(args) -> list[tuple[float, float]]:
             max_completion_length=args.new_tokens, learning_rate=args.lr, beta=0.0, num_iterations=1,
             max_steps=args.max_iterations, logging_steps=1, report_to="none", use_cpu=True, save_strategy="no",
             temperature=1.0, top_p=1.0, top_k=0, lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0,
-            seed=0, disable_tqdm=True, dataloader_num_workers=0,
+            seed=0, disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=False,
         )
         trainer = GRPOTrainer(model=make_model(size=args.size).lm, reward_funcs=vowel_reward, args=config,
                               train_dataset=dataset, processing_class=hf_tok, callbacks=[Recorder()])
