@@ -66,15 +66,18 @@ def process_logits(
     return logits
 
 
-def logprobs_and_entropy_from_logits(logits: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
+def logprobs_and_entropy_from_logits(logits: Tensor, tokens: Tensor, with_entropy: bool = True) -> tuple[Tensor, Tensor]:
     """``log pi(token)`` and the entropy of ``softmax(logits)`` per row, for processed logits (``-inf`` allowed).
 
     Args:
         logits: ``[N, V]`` processed logits (:func:`process_logits`).
         tokens: ``[N]`` token ids.
+        with_entropy: ``False`` returns zeros for the entropy and skips three passes over ``[N, V]``.
     """
     logp = torch.log_softmax(logits, dim=-1)
     token_logp = logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
+    if not with_entropy:
+        return token_logp, torch.zeros_like(token_logp)
     # 0 * log 0 = 0: removed tokens (-inf) contribute nothing. Zero their log-probs *before* the product: a
     # torch.where after it would still send 0 * inf = NaN gradients through the unused branch.
     finite_logp = logp.masked_fill(torch.isinf(logp), 0.0)
@@ -91,8 +94,12 @@ def token_logprobs_and_entropy(
     top_p: float = 1.0,
     chunk_size: int = 1024,
     checkpoint: bool = True,
+    process: Callable[[Tensor, slice], Tensor] | None = None,
+    with_entropy: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Differentiable ``log pi(token)`` and entropy per row, with peak memory ``O(chunk_size * V)``.
+
+    The one chunked log-softmax of the project: the SB3 policy and TokenPPO (``agents.ppo.rollout``) both call it.
 
     Args:
         hidden: ``[N, H]`` hidden states; row ``i`` is the position that predicts ``tokens[i]``.
@@ -101,9 +108,13 @@ def token_logprobs_and_entropy(
         temperature, top_k, top_p: as in :func:`process_logits` (the distribution the tokens were sampled from).
         chunk_size: rows per chunk; each chunk materialises ``chunk_size x V`` logits.
         checkpoint: under autograd, recompute each chunk's logits in the backward instead of storing them.
+        process: optional ``process(logits [n, V], rows) -> processed logits`` used instead of
+            temperature/top-k/top-p, where ``rows`` is the chunk's slice of ``hidden`` (TokenPPO passes its
+            sampler, whose NLPO mask depends on the row).
+        with_entropy: ``False`` skips the entropy (returned as zeros).
 
     Returns:
-        ``(logprobs [N], entropy [N])``, float32.
+        ``(logprobs [N], entropy [N])``, float32 (logits are upcast: bf16 log-softmax loses the small log-probs).
     """
     if hidden.dim() != 2 or tokens.dim() != 1 or hidden.shape[0] != tokens.shape[0]:
         raise ValueError(f"Expected hidden [N, H] and tokens [N], got {tuple(hidden.shape)} and {tuple(tokens.shape)}.")
@@ -111,17 +122,19 @@ def token_logprobs_and_entropy(
         raise ValueError(f"chunk_size must be positive, got {chunk_size}.")
     _check_sampling_args(temperature, top_k, top_p)
 
-    def chunk_fn(h: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        return logprobs_and_entropy_from_logits(process_logits(lm_head(h), temperature, top_k, top_p), t)
+    def chunk_fn(h: Tensor, t: Tensor, rows: slice) -> tuple[Tensor, Tensor]:
+        logits = lm_head(h).float()
+        logits = process(logits, rows) if process is not None else process_logits(logits, temperature, top_k, top_p)
+        return logprobs_and_entropy_from_logits(logits, t, with_entropy)
 
-    use_checkpoint = checkpoint and torch.is_grad_enabled()
+    use_checkpoint = checkpoint and torch.is_grad_enabled() and hidden.requires_grad
     logps, entropies = [], []
     for start in range(0, hidden.shape[0], chunk_size):
-        h, t = hidden[start : start + chunk_size], tokens[start : start + chunk_size]
+        rows = slice(start, start + chunk_size)
         if use_checkpoint:
-            logp, ent = torch_checkpoint(chunk_fn, h, t, use_reentrant=False)
+            logp, ent = torch_checkpoint(chunk_fn, hidden[rows], tokens[rows], rows, use_reentrant=False)
         else:
-            logp, ent = chunk_fn(h, t)
+            logp, ent = chunk_fn(hidden[rows], tokens[rows], rows)
         logps.append(logp)
         entropies.append(ent)
     if not logps:

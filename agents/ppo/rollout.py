@@ -22,9 +22,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from agents.distributions import process_logits, sample_tokens
+from agents.distributions import process_logits, sample_tokens, token_logprobs_and_entropy
 from agents.models import position_ids_from_mask
 from agents.ppo.buffer import layout_to_sequences
 from agents.ppo.masking import LaggedMaskPolicy
@@ -67,22 +66,6 @@ class Sampler:
         )
 
 
-def _logp_entropy_chunk(
-    hidden: torch.Tensor, tokens: torch.Tensor, lm_head: nn.Module, sampler: Sampler, mask_logits: torch.Tensor | None,
-    with_entropy: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    logits = sampler.process(lm_head(hidden).float(), mask_logits)
-    logp_all = torch.log_softmax(logits, dim=-1)
-    token_logp = logp_all.gather(-1, tokens[:, None]).squeeze(-1)
-    if not with_entropy:  # the entropy costs three more passes over [chunk, V]; scoring never reads it
-        return token_logp, torch.zeros_like(token_logp)
-    probs = logp_all.exp()
-    # Masked-out tokens have logit -inf: p * log p would be 0 * -inf = nan (and so would its gradient), so
-    # their log p is replaced by 0 *before* the product.
-    entropy = -(probs * torch.where(probs > 0, logp_all, torch.zeros_like(logp_all))).sum(-1)
-    return token_logp, entropy
-
-
 def token_logprobs(
     hidden: torch.Tensor,
     tokens: torch.Tensor,
@@ -92,10 +75,8 @@ def token_logprobs(
     checkpoint: bool = True,
     with_entropy: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-prob and entropy of each token under the processed (sampling) distribution, vocabulary in chunks.
-
-    Memory is bounded by ``sampler.chunk_size x V`` floats whatever the number of tokens: each chunk's
-    full-vocabulary logits are recomputed in the backward pass (activation checkpointing) instead of kept.
+    """Log-prob and entropy of each token under the sampler's processed distribution, vocabulary in chunks
+    (``agents.distributions.token_logprobs_and_entropy``: memory ``sampler.chunk_size x V`` whatever ``N``).
 
     Args:
         hidden: ``[N, H]`` final hidden states at the positions that predict ``tokens``.
@@ -104,32 +85,24 @@ def token_logprobs(
         sampler: temperature / top-k / top-p / masks.
         mask_hidden: ``[N, H]`` hidden states of the NLPO mask policy at the same positions (or ``None``).
         checkpoint: recompute chunk logits in backward (only matters when ``hidden`` requires grad).
-        with_entropy: compute the entropy; ``False`` returns zeros for it and skips three ``[chunk, V]``
-            passes (the rollout's scoring pass only needs log-probs).
+        with_entropy: compute the entropy; ``False`` returns zeros for it (the rollout's scoring pass only
+            needs log-probs).
 
     Returns:
         ``(logp [N], entropy [N])``, float32.
     """
-    logps, entropies = [], []
-    for start in range(0, hidden.shape[0], sampler.chunk_size):
-        chunk = slice(start, start + sampler.chunk_size)
+
+    def process(logits: torch.Tensor, rows: slice) -> torch.Tensor:
         mask_logits = None
         if sampler.nlpo is not None and mask_hidden is not None:
             with torch.no_grad():
-                mask_logits = sampler.nlpo.model.lm_head(mask_hidden[chunk]).float()
-        if checkpoint and hidden.requires_grad:
-            logp, ent = activation_checkpoint(
-                _logp_entropy_chunk, hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits, with_entropy,
-                use_reentrant=False,
-            )
-        else:
-            logp, ent = _logp_entropy_chunk(hidden[chunk], tokens[chunk], lm_head, sampler, mask_logits, with_entropy)
-        logps.append(logp)
-        entropies.append(ent)
-    if not logps:
-        empty = hidden.new_zeros(0, dtype=torch.float32)
-        return empty, empty
-    return torch.cat(logps), torch.cat(entropies)
+                mask_logits = sampler.nlpo.model.lm_head(mask_hidden[rows]).float()
+        return sampler.process(logits, mask_logits)
+
+    return token_logprobs_and_entropy(
+        hidden, lm_head, tokens, chunk_size=sampler.chunk_size, checkpoint=checkpoint, process=process,
+        with_entropy=with_entropy,
+    )
 
 
 def _response_hidden(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int, num_tokens: int):
