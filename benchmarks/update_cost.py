@@ -75,10 +75,9 @@ def per_transition(ppo):
 def sb3_evaluate_actions(ppo, minibatch: int):
     """Forward + backward of SB3's ``TransformerPolicy.evaluate_actions`` over every transition of the rollout."""
     from agents.policies import TransformerPolicy
-    from stable_baselines3.common.utils import constant_fn
 
     env = ppo.env.unwrapped
-    policy = TransformerPolicy(env.single_observation_space, env.single_action_space, constant_fn(1e-6), model=ppo.policy)
+    policy = TransformerPolicy(env.single_observation_space, env.single_action_space, lambda _: 1e-6, model=ppo.policy)
     buf = ppo.buffer
     batch = buf.get(torch.arange(buf.num_sequences))
     P, T = batch.prompt_length, batch.response_ids.shape[1]
