@@ -98,7 +98,8 @@ def machine() -> str:
     """One line naming the machine and library versions, for the record."""
     import transformers
 
-    return (f"{platform.processor() or platform.machine()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+    cpu = platform.processor() or platform.machine()
+    return (f"{cpu}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
             f"transformers {transformers.__version__}, python {platform.python_version()}, "
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
 

@@ -39,7 +39,8 @@ def main() -> None:
     print_table(
         f"Rollout cost per token vs length: vocab {args.vocab}, {num_params(model) / 1e6:.1f}M params, batch {batch}, "
         f"prompt {prompt} (median of {repeats})",
-        ["new tokens", "tokens", "TokenPPO ms/token", f"x at {lengths[0]} (goal <= 1.3)", "of which generation ms/token",
+        ["new tokens", "tokens", "TokenPPO ms/token", f"x at {lengths[0]} (goal <= 1.3)",
+         "of which generation ms/token",
          f"x at {lengths[0]}", "HF generate ms/token", f"x at {lengths[0]}", "TokenPPO speed-up vs HF (x)"], rows)
 
 

@@ -113,7 +113,8 @@ def main() -> None:
         secs, (tokens, gen_s) = median_seconds(token_ppo_rollout(model, batch, prompt, new), repeats)
         ppo_tps = tokens / secs
         rows.append(["TokenPPO collect_rollout (gen + env + reward + ref + values)", tokens, secs, ppo_tps, 1.0])
-        rows.append(["  of which KV-cached generation + env steps", tokens, gen_s, tokens / gen_s, ppo_tps / (tokens / gen_s)])
+        gen_tps = tokens / gen_s
+        rows.append(["  of which KV-cached generation + env steps", tokens, gen_s, gen_tps, ppo_tps / gen_tps])
         candidates = [("HF lm.generate (KV cache, sampling): ceiling", hf_generate(model, batch, prompt, new)),
                       ("stock SB3 PPO.collect_rollouts + TransformerPolicy (slot KV cache)",
                        sb3_rollout(model, batch, prompt, new, use_cache=True))]
@@ -122,11 +123,12 @@ def main() -> None:
                             sb3_rollout(model, batch, prompt, new, use_cache=False)),
                            ("naive re-encoding of the prefix every step", naive_reencode(model, batch, prompt, new))]
         for name, fn in candidates:
-            slow = "naive" in name or "False" in name  # tens of seconds per call: one untimed-warm-up-free run
+            slow = "naive" in name or "False" in name  # tens of seconds per call: one run, no warm-up
             secs, tokens = median_seconds(fn, 1 if slow else repeats, warmup=0 if slow else 1)
             rows.append([name, tokens, secs, tokens / secs, ppo_tps / (tokens / secs)])
         print_table(
-            f"Rollout throughput: vocab {vocab}, {num_params(model) / 1e6:.1f}M params, batch {batch}, prompt {prompt}, "
+            f"Rollout throughput: vocab {vocab}, {num_params(model) / 1e6:.1f}M params, batch {batch}, "
+            f"prompt {prompt}, "
             f"{new} new tokens (median of {repeats})",
             ["method", "tokens", "seconds", "tokens/s", "TokenPPO speed-up (x)"], rows)
 

@@ -30,7 +30,8 @@ def run_script(monkeypatch, capsys):
 def table_rows(out: str) -> list[list[str]]:
     """The data rows of the markdown tables in ``out``, split into cells."""
     lines = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("|---")]
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:] if not line.startswith("| method")]
+    rows = [line for line in lines[1:] if not line.startswith("| method")]  # header rows of later tables
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in rows]
 
 
 def test_rollout_throughput_compares_every_method(run_script):
