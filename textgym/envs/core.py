@@ -28,6 +28,13 @@ from textgym.tokenizers import TextTokenizer, load_tokenizer
 StepReward = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[float]]
 
 
+#: The constructor arguments of both envs that :func:`resolve_config` turns into an :class:`EnvConfig`.
+CONFIG_ARGS = (
+    "task", "prompts", "reward", "tokenizer", "max_prompt_tokens", "max_new_tokens", "step_reward",
+    "allowed_token_ids", "reward_fallback", "split",
+)
+
+
 @dataclass
 class EnvConfig:
     """Everything an env needs, resolved from the constructor arguments (see :class:`TextGenerationEnv`)."""

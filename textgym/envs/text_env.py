@@ -8,21 +8,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from textgym.envs.core import EpisodeBatch, StepReward, check_actions, observation_space, resolve_config
+from textgym.envs.core import CONFIG_ARGS, EpisodeBatch, StepReward, check_actions, observation_space, resolve_config
 
-ENV_KWARGS = (
-    "task",
-    "prompts",
-    "reward",
-    "tokenizer",
-    "max_prompt_tokens",
-    "max_new_tokens",
-    "step_reward",
-    "allowed_token_ids",
-    "reward_fallback",
-    "split",
-    "render_mode",
-)
+ENV_KWARGS = (*CONFIG_ARGS, "render_mode")
 
 
 class TextGenerationEnv(gym.Env):
@@ -91,20 +79,8 @@ class TextGenerationEnv(gym.Env):
         render_mode: str | None = None,
         **unknown: Any,
     ):
-        self.config = resolve_config(
-            task=task,
-            prompts=prompts,
-            reward=reward,
-            tokenizer=tokenizer,
-            max_prompt_tokens=max_prompt_tokens,
-            max_new_tokens=max_new_tokens,
-            step_reward=step_reward,
-            allowed_token_ids=allowed_token_ids,
-            reward_fallback=reward_fallback,
-            split=split,
-            unknown_kwargs=unknown,
-            known_kwargs=ENV_KWARGS,
-        )
+        config_args = {k: v for k, v in locals().items() if k in CONFIG_ARGS}
+        self.config = resolve_config(**config_args, unknown_kwargs=unknown, known_kwargs=ENV_KWARGS)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}.")
         self.render_mode = render_mode

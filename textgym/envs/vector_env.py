@@ -14,7 +14,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from textgym.envs.core import EpisodeBatch, StepReward, check_actions, observation_space, resolve_config
+from textgym.envs.core import CONFIG_ARGS, EpisodeBatch, StepReward, check_actions, observation_space, resolve_config
 from textgym.envs.text_env import ENV_KWARGS, text_to_rgb_array
 
 
@@ -62,20 +62,8 @@ class TextGenerationVectorEnv(VectorEnv):
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}.")
-        self.config = resolve_config(
-            task=task,
-            prompts=prompts,
-            reward=reward,
-            tokenizer=tokenizer,
-            max_prompt_tokens=max_prompt_tokens,
-            max_new_tokens=max_new_tokens,
-            step_reward=step_reward,
-            allowed_token_ids=allowed_token_ids,
-            reward_fallback=reward_fallback,
-            split=split,
-            unknown_kwargs=unknown,
-            known_kwargs=(*ENV_KWARGS, "num_envs", "autoreset_mode"),
-        )
+        config_args = {k: v for k, v in locals().items() if k in CONFIG_ARGS}
+        self.config = resolve_config(**config_args, unknown_kwargs=unknown, known_kwargs=(*ENV_KWARGS, "num_envs", "autoreset_mode"))
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}.")
         try:
