@@ -120,10 +120,19 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
     print(f"\n{machine()}\n", flush=True)
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every script shares."""
+def parser(description: str, shape: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """An argument parser with the options every script shares.
+
+    Args:
+        description: the script's one-line purpose.
+        shape: which of the common workload options to add: ``"batch"``, ``"prompt"``, ``"new_tokens"``,
+            ``"vocab"`` (defaults: ``BATCH``, ``PROMPT_TOKENS``, ``NEW_TOKENS``, ``SYNTHETIC_VOCAB``).
+    """
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke test, not a measurement")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
+    defaults = {"batch": BATCH, "prompt": PROMPT_TOKENS, "new_tokens": NEW_TOKENS, "vocab": SYNTHETIC_VOCAB}
+    for name in shape:
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=defaults[name])
     return p

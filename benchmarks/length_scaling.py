@@ -16,11 +16,8 @@ from benchmarks.rollout_throughput import hf_generate, token_ppo_rollout
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=BATCH)
-    p.add_argument("--prompt", type=int, default=PROMPT_TOKENS)
+    p = parser(__doc__.splitlines()[0], shape=('batch', 'prompt', 'vocab'))
     p.add_argument("--lengths", default="32,64,128,256", help="new-token counts, comma-separated, shortest first")
-    p.add_argument("--vocab", type=int, default=SYNTHETIC_VOCAB)
     args = p.parse_args()
     setup_torch(args.threads)
     batch, prompt, repeats, size = args.batch, args.prompt, args.repeats, "small"

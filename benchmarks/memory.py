@@ -81,11 +81,7 @@ def run_config(config: str, vocab: int, size: str, batch: int, prompt: int, new:
 def main() -> None:
     from benchmarks.common import BATCH, NEW_TOKENS, PROMPT_TOKENS, SYNTHETIC_VOCAB, parser, print_table, setup_torch
 
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=BATCH)
-    p.add_argument("--prompt", type=int, default=PROMPT_TOKENS)
-    p.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
-    p.add_argument("--vocab", type=int, default=SYNTHETIC_VOCAB)
+    p = parser(__doc__.splitlines()[0], shape=('batch', 'prompt', 'new_tokens', 'vocab'))
     p.add_argument("--size", default="medium", help="default model size (tiny/small/medium)")
     p.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)  # internal: one configuration
     args = p.parse_args()

@@ -95,10 +95,7 @@ def sb3_rollout(model, batch: int, prompt: int, new: int, use_cache: bool):
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=BATCH)
-    p.add_argument("--prompt", type=int, default=PROMPT_TOKENS)
-    p.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
+    p = parser(__doc__.splitlines()[0], shape=('batch', 'prompt', 'new_tokens'))
     p.add_argument("--vocabs", default=f"4096,{SYNTHETIC_VOCAB}", help="model vocabularies, comma-separated")
     p.add_argument("--skip-slow", action="store_true", help="skip naive re-encoding and uncached SB3")
     args = p.parse_args()

@@ -114,11 +114,7 @@ def token_ppo_train(ppo):
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=BATCH)
-    p.add_argument("--prompt", type=int, default=PROMPT_TOKENS)
-    p.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
-    p.add_argument("--vocab", type=int, default=SYNTHETIC_VOCAB)
+    p = parser(__doc__.splitlines()[0], shape=('batch', 'prompt', 'new_tokens', 'vocab'))
     p.add_argument("--sb3-minibatch", type=int, default=64, help="transitions per SB3 evaluate_actions call")
     args = p.parse_args()
     setup_torch(args.threads)
