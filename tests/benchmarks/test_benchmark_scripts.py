@@ -31,7 +31,8 @@ def table_rows(out: str) -> list[list[str]]:
     """The data rows of the markdown tables in ``out``, split into cells."""
     lines = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("|---")]
     rows = [line for line in lines[1:] if not line.startswith("| method")]  # header rows of later tables
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in rows]
+    # Numbers >= 1000 print with thousands separators ("1,003"): drop them so cells parse as floats.
+    return [[cell.strip().replace(",", "") for cell in line.strip("|").split("|")] for line in rows]
 
 
 def test_rollout_throughput_compares_every_method(run_script):
