@@ -6,11 +6,14 @@ feeds only the ``N`` newly sampled tokens with the cache, and sends them to the 
 (``autoreset_mode=DISABLED``) freezes finished slots and scores every episode that finished on a step in one
 batched reward call.
 
-Scoring: the sampling loop keeps no log-probs. Afterwards each sequence goes through the model once,
-teacher-forced, which gives every response token's log-prob, entropy and value in parallel. Because a causal
-LM's output at position ``i`` depends only on tokens ``<= i``, this equals what the cached step-by-step pass
-computed (``tests/agents/ppo/test_rollout.py`` checks it to 1e-4); and it is the exact same computation as
-the update's forward pass, so the importance ratio is exactly 1 before the first gradient step.
+Scoring: with ``record_logprobs=True`` the sampling loop keeps each sampled token's log-prob (from the logits
+it sampled from) and the value of the state it was sampled in, so the policy needs no second pass. Otherwise
+each sequence goes through the model once afterwards, teacher-forced (:func:`evaluate_sequences`), which gives
+every response token's log-prob, entropy and value in parallel. Because a causal LM's output at position ``i``
+depends only on tokens ``<= i``, the two agree (``tests/agents/ppo/test_rollout.py`` checks it to 1e-4 in
+float32); the teacher-forced pass is the exact computation the update repeats, so with it the importance ratio
+is exactly 1 before the first gradient step (worth it where decode and full-sequence kernels round
+differently, e.g. bf16). The reference model is always scored teacher-forced: one pass per sequence.
 """
 
 from __future__ import annotations
@@ -172,6 +175,10 @@ class Episodes:
         completions: the decoded completions (from the env's infos).
         reward_components: name -> ``[N]`` float array.
         num_steps: env steps taken (``<= T``).
+        logp: ``[N, T]`` float32 log-prob of each generated token under the sampler's distribution, taken while
+            sampling (0 on padding); ``None`` unless ``record_logprobs``.
+        values: ``[N, T]`` float32 value of the state each token was sampled in (0 on padding); ``None`` unless
+            ``record_logprobs``.
     """
 
     prompt_ids: torch.Tensor
@@ -183,6 +190,8 @@ class Episodes:
     completions: list[str]
     reward_components: dict[str, np.ndarray]
     num_steps: int
+    logp: torch.Tensor | None = None
+    values: torch.Tensor | None = None
 
 
 class _CachedDecoder:
@@ -198,6 +207,7 @@ class _CachedDecoder:
         )
         self.past = out.past_key_values
         self.hidden = out.hidden[:, -1]
+        self.values = out.values[:, -1]
 
     def step(self, tokens: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> None:
         out = self.model(
@@ -209,6 +219,7 @@ class _CachedDecoder:
         )
         self.past = out.past_key_values
         self.hidden = out.hidden[:, -1]
+        self.values = out.values[:, -1]
 
 
 @torch.no_grad()
@@ -223,6 +234,7 @@ def generate_episodes(
     deterministic: bool = False,
     autocast: Callable[[], Any] = contextlib.nullcontext,
     on_step: Callable[[int, dict], bool] | None = None,
+    record_logprobs: bool = False,
 ) -> Episodes | None:
     """Run one synchronised batch of ``env.num_envs`` episodes with KV-cached batched sampling.
 
@@ -237,6 +249,8 @@ def generate_episodes(
         autocast: context-manager factory for the forwards.
         on_step: called after each env step with (number of slots that took a token, the step's locals);
             returning ``False`` aborts the rollout, which then returns ``None`` (SB3's callback protocol).
+        record_logprobs: keep each sampled token's log-prob and the value before it (``Episodes.logp`` /
+            ``Episodes.values``): one ``[N, V]`` log-softmax per step instead of a teacher-forced pass later.
 
     Returns:
         The finished :class:`Episodes` (or ``None`` if ``on_step`` aborted).
@@ -259,11 +273,15 @@ def generate_episodes(
     components: dict[str, np.ndarray] = {}
     next_position = prompt_mask.sum(dim=1)  # position id of the next token of each slot
     attention_mask = prompt_mask[:, first:]
+    step_logp, step_values = [], []
     step = 0
     for step in range(env.max_new_tokens):
         mask_logits = model_logits(masker.model, masker.hidden) if masker is not None else None
         logits = sampler.process(model_logits(model, policy.hidden), mask_logits)
         tokens = logits.argmax(dim=-1) if deterministic else sample_tokens(logits, generator=generator)
+        if record_logprobs:  # the distribution the token was just drawn from: the update's pi_old
+            step_logp.append(torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1))
+            step_values.append(policy.values.float())
         active = ~done
         obs, rewards, terminated, truncated, infos = env.step(tokens.cpu().numpy().astype(np.int64))
         env_rewards[active, step] = rewards[active]
@@ -280,6 +298,10 @@ def generate_episodes(
                 masker.step(tokens, attention_mask, next_position)
         next_position = next_position + 1
     _, _, response_ids, response_mask = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
+    logp = values = None
+    if record_logprobs:
+        # Step s produced response column s of every slot still active then; frozen slots' entries are padding.
+        logp, values = (_to_columns(rows, response_mask) for rows in (step_logp, step_values))
     return Episodes(
         prompt_ids=prompt_ids.cpu(),
         prompt_mask=prompt_mask.bool().cpu(),
@@ -290,7 +312,17 @@ def generate_episodes(
         completions=completions,
         reward_components=components,
         num_steps=step + 1,
+        logp=logp,
+        values=values,
     )
+
+
+def _to_columns(per_step: list[torch.Tensor], response_mask: torch.Tensor) -> torch.Tensor:
+    """``[N]`` tensors of each step -> ``[N, T]`` float32 on the CPU, 0 where ``response_mask`` is False."""
+    out = torch.zeros(response_mask.shape, dtype=torch.float32)
+    steps = torch.stack(per_step, dim=1).float().cpu()
+    out[:, : steps.shape[1]] = steps[:, : out.shape[1]]
+    return out * response_mask
 
 
 def model_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:

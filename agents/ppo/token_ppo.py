@@ -35,6 +35,7 @@ from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
 from agents.ppo.setup import disable_dropout, enable_gradient_checkpointing, make_env, make_policy, resolve_device
 
 BASELINES = ("gae", "grpo", "rloo")
+OLD_LOGPROBS = ("auto", "rollout", "recompute")
 
 
 class TokenPPO:
@@ -79,6 +80,11 @@ class TokenPPO:
         bf16: bf16 autocast for forwards (CUDA only; on CPU it warns and runs float32).
         gradient_checkpointing: recompute transformer activations in backward (saves memory; works on CPU too).
         logprob_chunk_size: tokens per chunk of the chunked log-softmax over the vocabulary.
+        old_logprobs: where ``log pi_old`` and the rollout values come from. ``"rollout"``: kept by the sampling
+            loop (no second policy pass; agrees with the update's forward to ~1e-5 in float32).
+            ``"recompute"``: one teacher-forced policy pass after the rollout, the exact computation the update
+            repeats, so the ratio is exactly 1 before the first step. ``"auto"``: ``"recompute"`` under bf16
+            (decode and full-sequence kernels round differently), else ``"rollout"``.
         num_envs: slots when ``env`` is an id.
         env_kwargs: extra ``gym.make_vec`` arguments when ``env`` is an id.
         policy_kwargs: extra arguments for ``build_default_model`` / ``ActorCriticLM.from_pretrained``.
@@ -121,6 +127,7 @@ class TokenPPO:
         bf16: bool = False,
         gradient_checkpointing: bool = False,
         logprob_chunk_size: int = 1024,
+        old_logprobs: str = "auto",
         num_envs: int = 16,
         env_kwargs: dict | None = None,
         policy_kwargs: dict | None = None,
@@ -162,6 +169,7 @@ class TokenPPO:
             warnings.warn("bf16=True is used on CUDA only; this run is on CPU and stays in float32.", stacklevel=2)
         if gradient_checkpointing:
             enable_gradient_checkpointing(self.policy)
+        self.old_logprobs_from_rollout = old_logprobs == "rollout" or (old_logprobs == "auto" and not self.use_bf16)
 
         # The frozen reference: the policy with adapters off under LoRA, else a deep copy (none if beta is 0).
         self.kl_controller = make_kl_controller(kl_coef, kl_target)
@@ -259,6 +267,7 @@ class TokenPPO:
             generator=self.generator,
             autocast=self._autocast,
             on_step=on_step,
+            record_logprobs=self.old_logprobs_from_rollout,
         )
         self._first_reset = False
         if episodes is None:
@@ -275,32 +284,39 @@ class TokenPPO:
 
     @torch.no_grad()
     def _score(self, ep) -> SequenceRolloutBuffer:
-        """The teacher-forced pass: old log-probs and values, then reference log-probs, one forward each per
-        sequence, ``batch_size`` sequences at a time (each chunk trimmed of its all-padding columns)."""
+        """Old log-probs and values (kept by the sampling loop, or one teacher-forced pass), then the reference
+        log-probs, one forward per sequence, ``batch_size`` sequences at a time (each chunk trimmed of its
+        all-padding columns)."""
         zeros = torch.zeros(ep.response_ids.shape, dtype=torch.float32)
+        from_rollout = ep.logp is not None
         buf = SequenceRolloutBuffer(
             prompt_ids=ep.prompt_ids, prompt_mask=ep.prompt_mask, response_ids=ep.response_ids,
-            response_mask=ep.response_mask, env_rewards=ep.env_rewards, old_logp=zeros.clone(),
-            ref_logp=zeros.clone(), values=zeros.clone(), terminated=ep.terminated,
-            prompt_indices=torch.as_tensor(self._rollout_prompts, dtype=torch.long),
+            response_mask=ep.response_mask, env_rewards=ep.env_rewards,
+            old_logp=ep.logp.clone() if from_rollout else zeros.clone(), ref_logp=zeros.clone(),
+            values=ep.values.clone() if from_rollout and self.baseline == "gae" else zeros.clone(),
+            terminated=ep.terminated, prompt_indices=torch.as_tensor(self._rollout_prompts, dtype=torch.long),
         )
         buf.advantages, buf.returns = zeros, zeros  # placeholders: get() below only reads ids and masks
-        for rows in torch.arange(buf.num_sequences).split(self.batch_size):
-            chunk = buf.get(rows)
-            cols = slice(0, chunk.response_ids.shape[1])
-            args = (chunk.input_ids.to(self.device), chunk.attention_mask.to(self.device), chunk.prompt_length,
-                    chunk.response_ids.to(self.device), chunk.response_mask.to(self.device))
-            logp, _, value = evaluate_sequences(self.policy, *args, self.sampler, self._autocast, with_entropy=False)
-            buf.old_logp[rows, cols] = logp.cpu()
-            if self.baseline == "gae":  # group baselines keep values at 0: no critic
-                buf.values[rows, cols] = value.cpu()
-            if self.uses_reference:
-                with self._reference() as ref:
-                    buf.ref_logp[rows, cols] = evaluate_sequences(
-                        ref, *args, self.ref_sampler, self._autocast, with_entropy=False
-                    )[0].cpu()
-            else:
-                buf.ref_logp[rows, cols] = logp.cpu()
+        if from_rollout and not self.uses_reference:
+            buf.ref_logp = buf.old_logp.clone()  # no reference: KL 0
+        else:
+            for rows in torch.arange(buf.num_sequences).split(self.batch_size):
+                chunk = buf.get(rows)
+                cols = slice(0, chunk.response_ids.shape[1])
+                args = (chunk.input_ids.to(self.device), chunk.attention_mask.to(self.device), chunk.prompt_length,
+                        chunk.response_ids.to(self.device), chunk.response_mask.to(self.device))
+                if not from_rollout:
+                    logp, _, value = evaluate_sequences(self.policy, *args, self.sampler, self._autocast, with_entropy=False)
+                    buf.old_logp[rows, cols] = logp.cpu()
+                    if self.baseline == "gae":  # group baselines keep values at 0: no critic
+                        buf.values[rows, cols] = value.cpu()
+                if self.uses_reference:
+                    with self._reference() as ref:
+                        buf.ref_logp[rows, cols] = evaluate_sequences(
+                            ref, *args, self.ref_sampler, self._autocast, with_entropy=False
+                        )[0].cpu()
+                else:
+                    buf.ref_logp[rows, cols] = buf.old_logp[rows, cols]
         self._compute_advantages(buf)
         return buf.to(self.device)
 
@@ -498,6 +514,8 @@ def _check_hyperparams(h: dict) -> None:
         positive(name, integer=True)
     for name in ("learning_rate", "clip_range", "max_grad_norm", "temperature"):
         positive(name)
+    if h["old_logprobs"] not in OLD_LOGPROBS:
+        raise ValueError(f"old_logprobs must be one of {OLD_LOGPROBS}, got {h['old_logprobs']!r}.")
     if h["baseline"] not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {h['baseline']!r}.")
     if h["baseline"] != "gae" and h["group_size"] < 2:

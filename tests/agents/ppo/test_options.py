@@ -170,3 +170,19 @@ def test_truncated_sampling_keeps_reference_kl_finite():
     assert np.isfinite(metrics["train/kl"]) and metrics["train/kl"] > 0
     # The reference is scored untruncated: its log-probs are those of the plain temperature-1 softmax.
     assert algo.ref_sampler.top_k == 0 and algo.ref_sampler.nlpo is None
+
+
+@pytest.mark.parametrize("kl_coef", [0.0, 0.1])
+def test_old_logprobs_kept_while_sampling_match_the_recomputed_pass(kl_coef):
+    rollout, recompute = (make(old_logprobs=mode, kl_coef=kl_coef) for mode in ("rollout", "recompute"))
+    for algo in (rollout, recompute):
+        algo.collect_rollout()
+    a, b = rollout.buffer, recompute.buffer
+    assert torch.equal(a.response_ids, b.response_ids)  # same seed, same tokens
+    torch.testing.assert_close(a.old_logp, b.old_logp, atol=1e-4, rtol=0)
+    torch.testing.assert_close(a.values, b.values, atol=1e-4, rtol=0)
+    torch.testing.assert_close(a.ref_logp, b.ref_logp, atol=1e-4, rtol=0)
+    metrics = rollout.train()
+    assert abs(metrics["train/ratio_mean"] - 1.0) < 0.1 and np.isfinite(metrics["train/policy_loss"])
+    with pytest.raises(ValueError, match="old_logprobs must be one of"):
+        make(old_logprobs="cached")

@@ -44,6 +44,19 @@ def test_sequence_logprobs_equal_cached_per_token_logprobs():
     assert values.shape == logp.shape
 
 
+def test_logprobs_and_values_kept_while_sampling_equal_the_teacher_forced_pass():
+    model = tiny_model(2).eval()
+    env = ToyVectorEnv(num_envs=6)
+    sampler = Sampler(temperature=0.8, top_k=6)
+    episodes = generate_episodes(model, env, sampler, seed=1, generator=torch.Generator().manual_seed(1), record_logprobs=True)
+    logp, _, values = teacher_forced(model, episodes, sampler)
+    torch.testing.assert_close(episodes.logp, logp, atol=1e-4, rtol=0)
+    torch.testing.assert_close(episodes.values, values, atol=1e-4, rtol=0)
+    assert (episodes.logp[~episodes.response_mask] == 0).all() and (episodes.logp[episodes.response_mask] < 0).any()
+    plain = generate_episodes(model, env, sampler, seed=1, generator=torch.Generator().manual_seed(1))
+    assert plain.logp is None and torch.equal(plain.response_ids, episodes.response_ids)  # same tokens drawn
+
+
 def test_sequence_pass_equals_per_transition_forwards():
     """RL4LMs' way: one uncached forward per transition (prefix). Same log-probs and values, n times the cost."""
     model = tiny_model(1).eval()
