@@ -1,12 +1,19 @@
 """TokenPPO on textgym/Arithmetic-v0: a short supervised warm start, then PPO; accuracy before and after.
 
-    python examples/arithmetic_tokenppo.py                 # the full run (~10 min on 2 busy CPU cores)
+    python examples/arithmetic_tokenppo.py                 # the full run (a few minutes on 2 CPU cores)
     python examples/arithmetic_tokenppo.py --quick         # a smoke run (seconds)
-    python examples/arithmetic_tokenppo.py --iterations 40 --sft-steps 300 --output runs/arith
+    python examples/arithmetic_tokenppo.py --iterations 60 --seed 1 --output runs/arith
 
 Accuracy is the mean ``numeric_match`` reward (1 if the first number of the completion is the answer) on
 held-out test prompts, for greedy completions and for sampled ones (temperature 1, what the policy does),
-measured after the warm start ("before") and after PPO ("after").
+measured after the warm start ("before"), every few iterations, and after PPO ("after").
+
+What makes PPO gain here (docs/theory.md, "Batch size and gradient noise"): an answer is one decision, so a
+rollout of N episodes carries N bits of signal at most, and most of the ~3,700 training questions are seen
+once. With 64 episodes per rollout (8 questions) the update is mostly noise, and Adam turns noise into full-size
+steps: accuracy drifted down (0.23 -> 0.15 over 400 iterations). With 512 episodes per rollout (64 questions x
+8 answers), a learning rate of 5e-5 and a warm start long enough to answer half the questions, greedy test
+accuracy rises from about 0.52 to 0.67 in 30 iterations.
 """
 
 from __future__ import annotations
@@ -26,12 +33,12 @@ from agents.ppo.sft import supervised_warm_start
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--iterations", type=int, default=40, help="PPO iterations (rollout + update)")
-    p.add_argument("--sft-steps", type=int, default=800, help="supervised warm-start steps")
-    p.add_argument("--num-envs", type=int, default=64, help="episodes per rollout")
+    p.add_argument("--iterations", type=int, default=30, help="PPO iterations (rollout + update)")
+    p.add_argument("--sft-steps", type=int, default=3000, help="supervised warm-start steps")
+    p.add_argument("--num-envs", type=int, default=512, help="episodes per rollout (8 answers to each of num_envs/8 questions)")
     p.add_argument("--eval-episodes", type=int, default=395, help="test prompts for accuracy (395 = all)")
     p.add_argument("--model-size", default="tiny", help="build_default_model size (tiny: 0.4M parameters)")
-    p.add_argument("--learning-rate", type=float, default=3e-5)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--output", default=None, help="save the trained TokenPPO here")
@@ -39,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.iterations, args.sft_steps, args.num_envs, args.eval_episodes = 2, 20, 16, 32
+    if args.num_envs % 8:
+        p.error(f"--num-envs must be a multiple of 8 (8 answers per question), got {args.num_envs}")
     return args
 
 
@@ -65,7 +74,7 @@ def main(argv=None) -> dict:
 
     algo = TokenPPO(
         model, env,
-        learning_rate=args.learning_rate, n_epochs=2, batch_size=32, clip_range=0.2,
+        learning_rate=args.learning_rate, n_epochs=2, batch_size=64, clip_range=0.2,
         # RLOO: 8 answers per question; each is judged against the other 7 (no critic to fit first).
         baseline="rloo", group_size=8,
         # Sample among the 8 likeliest tokens: pushing a wrong answer down then moves probability to other
@@ -82,17 +91,18 @@ def main(argv=None) -> dict:
     print(f"after warm start ({sft_s:.0f} s): test accuracy greedy {before[0]:.3f}, sampled {before[1]:.3f} "
           f"on {args.eval_episodes} prompts")
 
-    ppo_start = time.perf_counter()
+    ppo_s, report_every = 0.0, max(args.iterations // 5, 1)
     for it in range(1, args.iterations + 1):
+        ppo_start = time.perf_counter()
         algo.collect_rollout()
         m = algo.train()
-        if it % max(args.iterations // 10, 1) == 0 or it == args.iterations:
+        ppo_s += time.perf_counter() - ppo_start  # the periodic test evaluations below are not PPO's time
+        if it % report_every == 0 and it != args.iterations:
+            greedy = algo.evaluate(test_env, num_episodes=args.eval_episodes, deterministic=True)["reward_mean"]
             print(
                 f"iter {it:3d}  train reward {m['rollout/reward_mean']:.3f}  kl {m['train/kl']:.3f}  "
-                f"entropy {m['train/entropy']:.2f}  clip {m['train/clip_fraction']:.2f}  "
-                f"ev {m.get('train/explained_variance', float('nan')):.2f}"
+                f"entropy {m['train/entropy']:.2f}  clip {m['train/clip_fraction']:.2f}  test greedy {greedy:.3f}"
             )
-    ppo_s = time.perf_counter() - ppo_start
     after = accuracy()
     total_s = time.perf_counter() - start
     print(
