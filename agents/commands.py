@@ -146,12 +146,15 @@ class CheckpointCallback(BaseCallback):
 
 
 def save_checkpoint(algo: TokenPPO, run_dir: Path) -> Path:
+    """Save to ``checkpoints/last`` atomically. Under torchrun call it on every rank: only rank 0 writes."""
     target = run_dir / "checkpoints" / "last"
     tmp = target.with_name("last.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    algo.save(str(tmp))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    if algo.dist.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    algo.save(str(tmp))  # every rank takes part (FSDP gathers the weights); rank 0 writes
+    if algo.dist.is_main:
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
     return target
 
 
