@@ -54,6 +54,8 @@ import torch
 from torch import nn
 
 TORCHRUN_ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+#: TokenPPO arguments about the launch, not the algorithm: not saved, accepted as ``TokenPPO.load`` overrides.
+LAUNCH_OPTIONS = ("distributed", "fsdp")
 
 
 def launched_by_torchrun() -> bool:
@@ -164,6 +166,7 @@ class DistributedContext:
     fsdp: bool = False
     device: torch.device = torch.device("cpu")
     _save_twin: nn.Module | None = field(default=None, repr=False)  # FSDP: rank 0's unsharded copy to save
+    owns_group: bool = False  # join_torchrun created the process group (leave_torchrun destroys it)
 
     @property
     def is_main(self) -> bool:
@@ -362,6 +365,29 @@ def setup_distributed(distributed: bool | None, fsdp: bool, device: torch.device
     device = init_process_group(device)
     return DistributedContext(enabled=True, rank=dist.get_rank(), world_size=dist.get_world_size(), fsdp=bool(fsdp),
                               device=device)
+
+
+def join_torchrun(distributed: bool | None = None, device: torch.device | str = "auto") -> DistributedContext | None:
+    """For scripts and the CLI: join the process group of a ``torchrun`` launch before any per-rank work
+    (warm start, run directory), so rank 0 is known. ``None`` on a single process (nothing to join).
+    ``distributed`` as in TokenPPO (``None``: detect)."""
+    if not should_distribute(distributed):
+        return None
+    import torch.distributed as dist
+
+    joined_here = not dist.is_initialized()
+    ctx = DistributedContext(enabled=True, device=init_process_group(device))
+    ctx.rank, ctx.world_size, ctx.owns_group = dist.get_rank(), dist.get_world_size(), joined_here
+    return ctx
+
+
+def leave_torchrun(ctx: DistributedContext | None) -> None:
+    """Tear down the process group :func:`join_torchrun` created (after the last collective of the run)."""
+    if ctx is not None and ctx.owns_group:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 may still be writing the run directory: nobody leaves before it is done
+        dist.destroy_process_group()
 
 
 def silent_logger():
