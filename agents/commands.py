@@ -36,6 +36,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 import textgym  # noqa: F401  (registers the ids)
 from agents.models import ActorCriticLM, build_default_model
 from agents.ppo import TokenPPO
+from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
 from agents.ppo.sft import supervised_warm_start
 from textgym.config import load_config, save_config, validate_config
 
@@ -58,11 +59,12 @@ def make_train_env(config: dict[str, Any], split: str = "train"):
     )
 
 
-def warm_started_model(config: dict[str, Any], env: Any, log=print) -> ActorCriticLM:
+def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache: bool = True) -> ActorCriticLM:
     """The policy after the supervised warm start, loaded from the cache when this exact warm start ran before.
 
     The cache key covers everything that changes the result: the env and its kwargs, the model spec, the
-    ``sft`` section, the seed, the tokenizer file and textgym's version.
+    ``sft`` section, the seed, the tokenizer file and textgym's version. ``write_cache=False`` computes without
+    writing (ranks other than 0 under torchrun: one writer, and TokenPPO starts every rank from rank 0's weights).
     """
     base = env.unwrapped
     model_spec = config.get("model", "default")
@@ -94,6 +96,8 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print) -> ActorCrit
             max_new_tokens=base.max_new_tokens, seed=config.get("seed", 0), log=log, **sft,
         )
         log(f"Supervised warm start: done in {time.perf_counter() - start:.0f} s")
+        if not write_cache:
+            return model
         tmp = cached.with_name(key + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp, tokenizer=base.tokenizer)
@@ -146,12 +150,15 @@ class CheckpointCallback(BaseCallback):
 
 
 def save_checkpoint(algo: TokenPPO, run_dir: Path) -> Path:
+    """Save to ``checkpoints/last`` atomically. Under torchrun call it on every rank: only rank 0 writes."""
     target = run_dir / "checkpoints" / "last"
     tmp = target.with_name("last.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    algo.save(str(tmp))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    if algo.dist.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    algo.save(str(tmp))  # every rank takes part (FSDP gathers the weights); rank 0 writes
+    if algo.dist.is_main:
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
     return target
 
 
@@ -174,35 +181,46 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
     return config, name
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
-    """``textgym train``: warm start, TokenPPO, run directory. Returns the before/after summary."""
+def train(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``textgym train``: warm start, TokenPPO, run directory. Returns the before/after summary (``None`` on
+    ranks other than 0 under ``torchrun``)."""
     from stable_baselines3.common.logger import configure
 
     from textgym.plotting import plot_training_curves
 
     config, name = resolve_train_config(args)
+    # Under torchrun every rank runs this function; rank 0 alone writes the run directory and prints.
+    ppo_options = config.get("ppo", {})
+    job = join_torchrun(ppo_options.get("distributed"), config.get("device", "auto"))
+    main = job is None or job.is_main
+    say = print if main else (lambda *a, **k: None)
     run_dir = Path(args.resume or config.get("output_dir") or Path("runs") / f"{name}-seed{config['seed']}")
-    run_dir.mkdir(parents=True, exist_ok=True)
     config["output_dir"] = str(run_dir)
-    save_config(config, run_dir / "config.yaml")
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
 
     env = make_train_env(config)
     eval_env = make_train_env(config, split="test")
     checkpoint = run_dir / "checkpoints" / "last"
     if args.resume and (checkpoint / "token_ppo.json").is_file():
-        print(f"Resuming from {checkpoint}")
-        algo = TokenPPO.load(str(checkpoint), env=env)
+        say(f"Resuming from {checkpoint}")
+        launch = {k: ppo_options[k] for k in LAUNCH_OPTIONS if k in ppo_options}
+        algo = TokenPPO.load(str(checkpoint), env=env, device=config.get("device", "auto"), **launch)
     else:
-        model = warm_started_model(config, env)
-        model.save_pretrained(run_dir / "reference", tokenizer=env.unwrapped.tokenizer)  # for `textgym eval`
-        algo = TokenPPO(model, env, seed=config["seed"], device=config.get("device", "auto"), **config.get("ppo", {}))
-    algo.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
+        model = warm_started_model(config, env, log=say, write_cache=main)
+        if main:
+            model.save_pretrained(run_dir / "reference", tokenizer=env.unwrapped.tokenizer)  # for `textgym eval`
+        algo = TokenPPO(model, env, seed=config["seed"], device=config.get("device", "auto"), **ppo_options)
+    if main:
+        algo.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
 
+    # Every rank generates (an FSDP model needs all ranks for each forward); rank 0's results are shown.
     prompt_indices = np.arange(min(SAMPLE_PROMPTS, len(eval_env.unwrapped.prompt_source)))
     before = sample_generations(algo, eval_env, prompt_indices)
     before_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
-    print(f"Before RL: mean reward {before_eval['reward_mean']:.3f} on {before_eval['num_episodes']} test prompts")
+    say(f"Before RL: mean reward {before_eval['reward_mean']:.3f} on {before_eval['num_episodes']} test prompts")
 
     start = time.perf_counter()
     total = int(config.get("total_timesteps", 20_000))
@@ -219,6 +237,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     after = sample_generations(algo, eval_env, prompt_indices)
     after_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
+    if not main:
+        leave_torchrun(job)
+        return None
     print_samples(before, after)
     summary = {
         "env": config["env"],
@@ -236,6 +257,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         f"Mean test reward {summary['reward_before']:.3f} -> {summary['reward_after']:.3f} after {train_s:.0f} s of RL. "
         f"Run directory: {run_dir} (final model in {run_dir / 'final' / 'policy'}, curves in {run_dir / 'curves.png'})"
     )
+    leave_torchrun(job)
     return summary
 
 

@@ -7,6 +7,7 @@ Every subcommand's ``--help`` lists all its options. Training runs read a YAML c
     textgym train --config arithmetic ppo.learning_rate=3e-5 seed=1
     textgym train --resume runs/sentiment-seed0     # continue an interrupted run
     textgym eval runs/sentiment-seed0 --episodes 64
+    torchrun --nproc_per_node 2 -m textgym.cli train  # data-parallel on 2 GPUs (README: Multi-GPU and multi-node)
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="supervised warm start, then TokenPPO on a task; writes a run directory",
         description="Train a policy on a textgym task: supervised warm start (cached), then TokenPPO. The run "
         "directory gets the final model (a Hugging Face directory), checkpoints, progress.csv, tensorboard "
-        "scalars, curves.png and the resolved config.",
+        "scalars, curves.png and the resolved config. Under torchrun (`torchrun --nproc_per_node N -m textgym.cli "
+        "train ...`) it trains data-parallel: num_envs is per rank, ppo.batch_size and total_timesteps are global, "
+        "rank 0 writes the run directory.",
     )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. ppo.learning_rate=3e-5")
     p.add_argument("--config", default=DEFAULT_CONFIG, help=f"a shipped config name or a .yaml path (default: {DEFAULT_CONFIG})")

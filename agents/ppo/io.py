@@ -68,9 +68,13 @@ def load(cls: type, path: str, env: Any, device: Any, overrides: dict) -> Any:
         # The adapters were merged into the saved weights; fresh adapters start from them (and the reference
         # becomes the saved policy).
         hyperparams["lora"] = hyperparams.get("lora") or True
-    unknown = set(overrides) - set(SAVED_HYPERPARAMS)
+    from agents.ppo.distributed import LAUNCH_OPTIONS  # how this process runs (distributed, fsdp): never saved
+
+    unknown = set(overrides) - set(SAVED_HYPERPARAMS) - set(LAUNCH_OPTIONS)
     if unknown:
-        raise TypeError(f"TokenPPO.load got unknown override(s) {sorted(unknown)}; accepted: {', '.join(SAVED_HYPERPARAMS)}.")
+        raise TypeError(
+            f"TokenPPO.load got unknown override(s) {sorted(unknown)}; accepted: {', '.join(SAVED_HYPERPARAMS + LAUNCH_OPTIONS)}."
+        )
     hyperparams.update(overrides)
     if env is None:
         if state.get("env_id") is None:

@@ -289,7 +289,10 @@ def generate_episodes(
         done = np.asarray(terminated | truncated, dtype=bool)
         if on_step is not None and on_step(int(active.sum()), locals()) is False:
             return None
-        if done.all():
+        # An FSDP-sharded policy (agents.ppo.distributed) gathers weights with the other ranks on every forward:
+        # it stops only once every rank is done, so all ranks run the same number of steps.
+        all_ranks_done = getattr(model, "all_ranks_done", None)
+        if all_ranks_done(bool(done.all())) if all_ranks_done is not None else done.all():
             break
         attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
         with autocast():

@@ -27,12 +27,13 @@ import torch
 from agents.ppo import io as ppo_io
 from agents.ppo.advantages import compute_gae, explained_variance, group_advantages, masked_mean, whiten
 from agents.ppo.buffer import SequenceRolloutBuffer
+from agents.ppo.distributed import setup_distributed, silent_logger
 from agents.ppo.kl import KL_ESTIMATORS, kl_estimate, make_kl_controller
 from agents.ppo.lora import adapters_disabled, apply_lora, has_lora
 from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
 from agents.ppo.masking import LaggedMaskPolicy
 from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
-from agents.ppo.setup import disable_dropout, enable_gradient_checkpointing, make_env, make_policy, resolve_device
+from agents.ppo.setup import disable_dropout, enable_gradient_checkpointing, make_env, make_policy
 
 BASELINES = ("gae", "grpo", "rloo")
 OLD_LOGPROBS = ("auto", "rollout", "recompute")
@@ -92,6 +93,11 @@ class TokenPPO:
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``...
         verbose: 0 silent, 1 SB3 stdout logging, 2 also warnings about the setup.
         tensorboard_log: directory for tensorboard logs (``None``: off).
+        distributed: data parallelism over ``torchrun``'s ranks (``agents.ppo.distributed``): ``None`` detects a
+            ``torchrun`` launch (``WORLD_SIZE`` > 1), ``False`` stays single-process, ``True`` insists. Under it
+            ``num_envs`` is per rank, ``batch_size`` is global, and only rank 0 saves and logs.
+        fsdp: shard the policy (and the reference) with FSDP instead of replicating it with DDP (needs
+            ``torchrun``).
     """
 
     def __init__(
@@ -135,6 +141,8 @@ class TokenPPO:
         device: str | torch.device = "auto",
         verbose: int = 0,
         tensorboard_log: str | None = None,
+        distributed: bool | None = None,
+        fsdp: bool = False,
     ):
         self.hyperparams = {k: v for k, v in locals().items() if k in ppo_io.SAVED_HYPERPARAMS}
         _check_hyperparams(self.hyperparams)
@@ -146,15 +154,17 @@ class TokenPPO:
         self.kl_estimator, self.baseline, self.group_size = kl_estimator, baseline, group_size
         self.missing_eos_penalty, self.lora = missing_eos_penalty, lora
         self.seed, self.verbose, self.tensorboard_log = seed, verbose, tensorboard_log
-        self.device = resolve_device(device)
+        self.dist = setup_distributed(distributed, fsdp, device)  # a no-op context on one process
+        self.device = self.dist.device
 
         if seed is not None:
             from stable_baselines3.common.utils import set_random_seed
 
-            set_random_seed(seed)
+            set_random_seed(self.dist.rank_seed(seed))
         self.env = make_env(env, num_envs, env_kwargs, warn=True)
         base_env = self.env.unwrapped
         self.num_envs = base_env.num_envs
+        self.dist.check(self.num_envs, batch_size, group_size, base_env, nlpo_top_p)
         if self.num_envs % group_size:
             raise ValueError(
                 f"num_envs={self.num_envs} must be a multiple of group_size={group_size} (each prompt fills "
@@ -163,6 +173,7 @@ class TokenPPO:
         self.policy = make_policy(policy, base_env, policy_kwargs, seed).to(self.device)
         if lora is not None:
             apply_lora(self.policy, lora)
+        self.dist.broadcast_module(self.policy)  # every rank starts from rank 0's weights
         disable_dropout(self.policy)  # dropout (LoRA's included) would make ratio != 1 on unchanged weights
         self.use_bf16 = bool(bf16) and self.device.type == "cuda"
         if bf16 and not self.use_bf16:
@@ -185,18 +196,20 @@ class TokenPPO:
         # The reference is scored without truncation (no top-k / top-p / NLPO mask): its support then contains
         # every token the policy can sample, so log pi_ref is finite and the KL is KL(truncated pi || pi_ref).
         self.ref_sampler = Sampler(temperature, 0, 1.0, allowed, None, logprob_chunk_size)
+        # What the update runs forward/backward through: the policy itself, DDP over it, or its FSDP shards.
+        self.train_policy = self.dist.wrap(self.policy, self.ref_policy, critic_trains=baseline == "gae")
         self.optimizer = torch.optim.AdamW(
             [p for p in self.policy.parameters() if p.requires_grad], lr=learning_rate, eps=1e-5, weight_decay=0.0
         )
         self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item()))
-        self.np_random = np.random.default_rng(seed)
+        self.generator.manual_seed(self.dist.rank_seed(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item()))
+        self.np_random = np.random.default_rng(self.dist.rank_seed(seed))
         self.num_timesteps = 0
         self.iteration = 0
         self._first_reset = True
         self.buffer: SequenceRolloutBuffer | None = None
         self.last_rollout: dict[str, Any] = {}
-        self._logger = None
+        self._logger = None if self.dist.is_main else silent_logger()  # only rank 0 logs
 
     # ------------------------------------------------------------------ SB3 plumbing
     @property
@@ -258,20 +271,23 @@ class TokenPPO:
             return callback.on_step()
 
         self._rollout_prompts = self._prompt_indices()
+        steps_before = self.num_timesteps
         episodes = generate_episodes(
             self.policy,
             self.env,
             self.sampler,
             prompt_indices=self._rollout_prompts,
-            seed=self.seed if self._first_reset else None,
+            seed=self.dist.rank_seed(self.seed) if self._first_reset else None,
             generator=self.generator,
             autocast=self._autocast,
             on_step=on_step,
             record_logprobs=self.old_logprobs_from_rollout,
         )
         self._first_reset = False
-        if episodes is None:
+        if self.dist.any_true(episodes is None):  # a callback that stops one rank stops all of them
             return False
+        # The token count is global (all ranks agree when learn() stops): this rank's plus the others'.
+        self.num_timesteps = steps_before + int(self.dist.all_sum(self.num_timesteps - steps_before)[0])
         generate_s = time.perf_counter() - start
         self.buffer = self._score(episodes)
         self.last_rollout = {
@@ -317,6 +333,7 @@ class TokenPPO:
                         )[0].cpu()
                 else:
                     buf.ref_logp[rows, cols] = buf.old_logp[rows, cols]
+        buf = self.dist.gather_buffer(buf)  # the global rollout (rank 0's rows first): global whitening and KL
         self._compute_advantages(buf)
         return buf.to(self.device)
 
@@ -349,34 +366,44 @@ class TokenPPO:
             raise RuntimeError("train() needs a rollout: call collect_rollout() (learn() does both).")
         buf, use_critic = self.buffer, self.baseline == "gae"
         self.policy.train()
-        stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "clip_fraction", "approx_kl", "ratio_mean")}
-        shuffle = torch.Generator().manual_seed(int(self.np_random.integers(2**31)))
+        stats: dict[str, list[float]] = {k: [] for k in ("loss", "policy_loss", "value_loss", "entropy", "clip_fraction", "approx_kl", "ratio_mean")}
+        # Every rank draws the same order (rank 0's seed): they must agree on each global minibatch.
+        shuffle = torch.Generator().manual_seed(self.dist.shared_int(int(self.np_random.integers(2**31))))
         stop = False
         for _epoch in range(self.n_epochs):
             for batch in buf.minibatches(self.batch_size, shuffle):
                 self.optimizer.zero_grad(set_to_none=True)
-                micro_rows = batch.indices.tensor_split(min(self.gradient_accumulation_steps, batch.indices.numel()))
-                step_kl = []
+                rows_here = self.dist.shard(batch.indices)  # this rank's slice of the (global) minibatch
+                micro_rows = rows_here.tensor_split(min(self.gradient_accumulation_steps, rows_here.numel()))
+                step_kl = step_loss = 0.0
                 batch_tokens = batch.response_mask.sum().clamp(min=1)
-                for rows in micro_rows:
+                for i, rows in enumerate(micro_rows):
                     micro = buf.get(rows)
-                    logp, entropy, values = evaluate_sequences(
-                        self.policy, micro.input_ids, micro.attention_mask, micro.prompt_length,
-                        micro.response_ids, micro.response_mask, self.sampler, self._autocast,
-                    )
-                    pg_loss, pg_stats = clipped_policy_loss(logp, micro.old_logp, micro.advantages, micro.response_mask, self.clip_range)
-                    ent = masked_mean(entropy, micro.response_mask)
-                    loss = pg_loss - self.ent_coef * ent
-                    v_loss = torch.zeros(())
-                    if use_critic:
-                        v_loss = clipped_value_loss(values, micro.values, micro.returns, micro.response_mask, self.clip_range_vf)
-                        loss = loss + self.vf_coef * v_loss
-                    # Weight by token share: the summed micro-batch gradients equal the full minibatch's.
-                    (loss * micro.response_mask.sum() / batch_tokens).backward()
+                    # Gradients are all-reduced on the last micro-batch only (DDP's no_sync on the others).
+                    with self.dist.micro_batch(self.train_policy, last=i == len(micro_rows) - 1):
+                        logp, entropy, values = evaluate_sequences(
+                            self.train_policy, micro.input_ids, micro.attention_mask, micro.prompt_length,
+                            micro.response_ids, micro.response_mask, self.sampler, self._autocast,
+                        )
+                        pg_loss, pg_stats = clipped_policy_loss(logp, micro.old_logp, micro.advantages, micro.response_mask, self.clip_range)
+                        ent = masked_mean(entropy, micro.response_mask)
+                        loss = pg_loss - self.ent_coef * ent
+                        v_loss = torch.zeros(())
+                        if use_critic:
+                            v_loss = clipped_value_loss(values, micro.values, micro.returns, micro.response_mask, self.clip_range_vf)
+                            loss = loss + self.vf_coef * v_loss
+                        # Weight by token share: the summed micro-batch gradients equal the full minibatch's (times the
+                        # world size, which DDP's gradient average divides out again).
+                        share = micro.response_mask.sum() / batch_tokens
+                        (loss * share * self.dist.world_size).backward()
                     for key, value in (("policy_loss", pg_loss.item()), ("value_loss", v_loss.item()), ("entropy", ent.item()), *pg_stats.items()):
                         stats[key].append(value)
-                    step_kl.append(pg_stats["approx_kl"])
-                if self.target_kl is not None and float(np.mean(step_kl)) > 1.5 * self.target_kl:
+                    step_kl += pg_stats["approx_kl"] * share.item()
+                    step_loss += loss.item() * share.item()
+                # The minibatch's token-mean loss and approx KL, summed over ranks: every rank takes the same branch.
+                step_loss, step_kl = self.dist.all_sum(step_loss, step_kl)
+                stats["loss"].append(step_loss)
+                if self.target_kl is not None and step_kl > 1.5 * self.target_kl:
                     stop = True  # SB3: skip this step and end the update, the policy moved too far already
                     break
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
@@ -389,6 +416,7 @@ class TokenPPO:
             self.nlpo.maybe_refresh(self.policy, self.iteration)
         kl_coef = self.kl_controller.value
         self.kl_controller.update(self.last_rollout_kl)
+        self.last_update_stats = stats  # the per-step ("loss") and per-micro-batch values behind the means
         metrics = {f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in stats.items()}
         metrics.update(self._rollout_metrics(buf))
         metrics["train/kl"] = self.last_rollout_kl
@@ -396,6 +424,7 @@ class TokenPPO:
         metrics["train/early_stop"] = float(stop)
         if use_critic:
             metrics["train/explained_variance"] = explained_variance(buf.values, buf.returns, buf.response_mask)
+        metrics = self.dist.reduce_metrics(metrics)  # per-rank micro-batch means -> means over ranks
         self.last_metrics = metrics
         return metrics
 
@@ -437,7 +466,7 @@ class TokenPPO:
         if self._logger is None:
             self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
         callbacks = list(callback) if isinstance(callback, (list, tuple)) else ([callback] if callback is not None else [])
-        if progress_bar:
+        if progress_bar and self.dist.is_main:
             callbacks.append(_TokenProgressBar())
         callback = CallbackList(callbacks)
         callback.init_callback(self)
@@ -481,8 +510,9 @@ class TokenPPO:
 
     def save(self, path: str) -> None:
         """Write ``path/`` with the policy (``save_pretrained``: safetensors + config), the tokenizer when the env
-        has one that saves, and ``token_ppo.json`` (hyperparameters, KL coefficient, counters). No pickle."""
-        ppo_io.save(self, path)
+        has one that saves, and ``token_ppo.json`` (hyperparameters, KL coefficient, counters). No pickle.
+        Under ``torchrun`` call it on every rank: only rank 0 writes (FSDP gathers the full weights first)."""
+        self.dist.save(self, path, ppo_io.save)
 
     @classmethod
     def load(cls, path: str, env: Any = None, device: str | torch.device = "auto", **overrides: Any) -> "TokenPPO":

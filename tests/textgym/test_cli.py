@@ -113,3 +113,27 @@ def test_bad_config_input_is_a_clear_error(tmp_path, capsys):
     assert "num_envs must be a int" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--seed", "x"])
+
+
+def test_train_under_torchrun_two_ranks_one_run_directory(tmp_path):
+    """`torchrun --nproc_per_node 2 -m textgym.cli train` (CPU, gloo): rank 0 alone prints and writes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root), "TEXTGYM_CACHE": str(tmp_path / "cache")}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "textgym.cli",
+           "train", *TINY, "--output-dir", str(run_dir), "--no-progress"]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count('"reward_after"') == 1 and proc.stdout.count("Before RL") == 1
+    summary = json.loads((run_dir / "samples.json").read_text())["summary"]
+    # num_envs=8 is per rank: one iteration generates up to 2 x 8 x max_new_tokens tokens, counted globally.
+    assert summary["timesteps"] >= 200
+    assert (run_dir / "checkpoints/last/token_ppo.json").is_file() and not (run_dir / "checkpoints/last.tmp").exists()
+    assert len(list(run_dir.glob("events.out.tfevents*"))) == 1  # one logger, rank 0's
