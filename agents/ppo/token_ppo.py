@@ -24,13 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.ppo import checkpoint as ppo_checkpoint
 from agents.ppo import io as ppo_io
 from agents.ppo.advantages import compute_gae, explained_variance, group_advantages, masked_mean, whiten
 from agents.ppo.buffer import SequenceRolloutBuffer
+from agents.ppo.interrupt import GracefulInterrupt, stop_after_signal
 from agents.ppo.kl import KL_ESTIMATORS, kl_estimate, make_kl_controller
 from agents.ppo.lora import adapters_disabled, apply_lora, has_lora
 from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
 from agents.ppo.masking import LaggedMaskPolicy
+from agents.ppo.nonfinite import NonFiniteGuard
 from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
 from agents.ppo.setup import disable_dropout, enable_gradient_checkpointing, make_env, make_policy, resolve_device
 
@@ -79,6 +82,9 @@ class TokenPPO:
         bf16: bf16 autocast for forwards (CUDA only; on CPU it warns and runs float32).
         gradient_checkpointing: recompute transformer activations in backward (saves memory; works on CPU too).
         logprob_chunk_size: tokens per chunk of the chunked log-softmax over the vocabulary.
+        max_consecutive_nonfinite: an iteration whose rewards, advantages, losses or gradients hold a NaN / inf
+            skips its update (with a ``NonFiniteWarning`` naming the rows, prompts and completions); this many
+            in a row raise ``agents.ppo.nonfinite.NonFiniteError`` (``agents/ppo/nonfinite.py``).
         num_envs: slots when ``env`` is an id.
         env_kwargs: extra ``gym.make_vec`` arguments when ``env`` is an id.
         policy_kwargs: extra arguments for ``build_default_model`` / ``ActorCriticLM.from_pretrained``.
@@ -121,6 +127,7 @@ class TokenPPO:
         bf16: bool = False,
         gradient_checkpointing: bool = False,
         logprob_chunk_size: int = 1024,
+        max_consecutive_nonfinite: int = 3,
         num_envs: int = 16,
         env_kwargs: dict | None = None,
         policy_kwargs: dict | None = None,
@@ -139,6 +146,7 @@ class TokenPPO:
         self.kl_estimator, self.baseline, self.group_size = kl_estimator, baseline, group_size
         self.missing_eos_penalty, self.lora = missing_eos_penalty, lora
         self.seed, self.verbose, self.tensorboard_log = seed, verbose, tensorboard_log
+        self.nonfinite_guard = NonFiniteGuard(max_consecutive_nonfinite)
         self.device = resolve_device(device)
 
         if seed is not None:
@@ -336,7 +344,8 @@ class TokenPPO:
         stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "clip_fraction", "approx_kl", "ratio_mean")}
         shuffle = torch.Generator().manual_seed(int(self.np_random.integers(2**31)))
         stop = False
-        for _epoch in range(self.n_epochs):
+        problem = self.nonfinite_guard.check_rollout(self, buf)  # a NaN / inf anywhere: skip this update
+        for _epoch in range(0 if problem else self.n_epochs):
             for batch in buf.minibatches(self.batch_size, shuffle):
                 self.optimizer.zero_grad(set_to_none=True)
                 micro_rows = batch.indices.tensor_split(min(self.gradient_accumulation_steps, batch.indices.numel()))
@@ -355,25 +364,39 @@ class TokenPPO:
                     if use_critic:
                         v_loss = clipped_value_loss(values, micro.values, micro.returns, micro.response_mask, self.clip_range_vf)
                         loss = loss + self.vf_coef * v_loss
+                    problem = self.nonfinite_guard.check_loss(
+                        self, rows, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": ent, "loss": loss},
+                        {"logp": logp, "entropy": entropy, "values": values},
+                    )
+                    if problem:
+                        break
                     # Weight by token share: the summed micro-batch gradients equal the full minibatch's.
                     (loss * micro.response_mask.sum() / batch_tokens).backward()
                     for key, value in (("policy_loss", pg_loss.item()), ("value_loss", v_loss.item()), ("entropy", ent.item()), *pg_stats.items()):
                         stats[key].append(value)
                     step_kl.append(pg_stats["approx_kl"])
+                if problem:
+                    break
                 if self.target_kl is not None and float(np.mean(step_kl)) > 1.5 * self.target_kl:
                     stop = True  # SB3: skip this step and end the update, the policy moved too far already
                     break
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                if problem := self.nonfinite_guard.check_grad_norm(self, grad_norm, batch.indices):
+                    break
                 self.optimizer.step()
-            if stop:
+            if stop or problem:
+                self.optimizer.zero_grad(set_to_none=True)  # never let a non-finite gradient reach a later step
                 break
         self.policy.eval()
         self.iteration += 1
         if self.nlpo is not None:
             self.nlpo.maybe_refresh(self.policy, self.iteration)
         kl_coef = self.kl_controller.value
-        self.kl_controller.update(self.last_rollout_kl)
+        if np.isfinite(self.last_rollout_kl):  # a NaN would stick in the adaptive coefficient for good
+            self.kl_controller.update(self.last_rollout_kl)
+        self.nonfinite_guard.end_iteration(self, problem)
         metrics = {f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in stats.items()}
+        metrics["train/nonfinite_skipped"] = float(problem is not None)
         metrics.update(self._rollout_metrics(buf))
         metrics["train/kl"] = self.last_rollout_kl
         metrics["train/kl_coef"] = kl_coef
@@ -397,8 +420,15 @@ class TokenPPO:
 
     # ------------------------------------------------------------------ learn
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 1, tb_log_name: str = "TokenPPO",
-              reset_num_timesteps: bool = True, progress_bar: bool = False) -> "TokenPPO":
+              reset_num_timesteps: bool = True, progress_bar: bool = False,
+              checkpoint_path: str | None = None) -> "TokenPPO":
         """Alternate rollouts and updates until ``total_timesteps`` generated tokens (env transitions).
+
+        SIGINT (Ctrl-C) or SIGTERM: the iteration in progress finishes, a checkpoint is written to
+        ``checkpoint_path`` (if given) and ``agents.ppo.interrupt.TrainingInterrupted`` (a ``KeyboardInterrupt``)
+        is raised with the resume instructions; a second signal stops at once. To continue a run, exactly as if
+        it had never stopped: ``TokenPPO.load_checkpoint(path, env=...).learn(total_timesteps -
+        model.num_timesteps, reset_num_timesteps=False)``.
 
         Args:
             total_timesteps: stop after at least this many tokens were generated (summed over slots).
@@ -410,6 +440,7 @@ class TokenPPO:
             tb_log_name: tensorboard run name.
             reset_num_timesteps: start counting from 0 (``False`` continues a previous ``learn``).
             progress_bar: show a tqdm bar of generated tokens.
+            checkpoint_path: where to write a checkpoint (:meth:`save_checkpoint`) when a signal stops training.
         """
         from stable_baselines3.common.callbacks import CallbackList, ProgressBarCallback
         from stable_baselines3.common.utils import configure_logger
@@ -427,7 +458,15 @@ class TokenPPO:
         callback.init_callback(self)
         total_timesteps = total_timesteps + (0 if reset_num_timesteps else self.num_timesteps)
         callback.on_training_start(locals(), globals())
-        while self.num_timesteps < total_timesteps:
+        with GracefulInterrupt() as interrupt:
+            self._learn_loop(total_timesteps, callback, log_interval, interrupt)
+        callback.on_training_end()
+        if interrupt.requested:
+            stop_after_signal(self, interrupt.requested, checkpoint_path)
+        return self
+
+    def _learn_loop(self, total_timesteps: int, callback, log_interval: int, interrupt: GracefulInterrupt) -> None:
+        while self.num_timesteps < total_timesteps and not interrupt.requested:
             callback.on_rollout_start()
             if not self.collect_rollout(callback):
                 break
@@ -443,8 +482,6 @@ class TokenPPO:
             self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
             if log_interval and self.iteration % log_interval == 0:
                 self.logger.dump(step=self.num_timesteps)
-        callback.on_training_end()
-        return self
 
     # ------------------------------------------------------------------ inference and persistence
     @torch.no_grad()
@@ -471,8 +508,25 @@ class TokenPPO:
     @classmethod
     def load(cls, path: str, env: Any = None, device: str | torch.device = "auto", **overrides: Any) -> "TokenPPO":
         """Rebuild a ``TokenPPO`` saved with :meth:`save`; ``env`` defaults to the saved env id;
-        ``overrides`` replace saved hyperparameters."""
+        ``overrides`` replace saved hyperparameters. For inference or fine-tuning from the weights: the optimizer
+        and random states start fresh (use :meth:`load_checkpoint` to continue a run exactly)."""
         return ppo_io.load(cls, path, env, device, overrides)
+
+    def save_checkpoint(self, path: str) -> str:
+        """Write a training checkpoint to the directory ``path`` atomically (temp dir, then rename): what
+        :meth:`save` writes plus the optimizer, KL controller, every RNG (Python, numpy, torch, ``generator``,
+        ``np_random``, the env's), the frozen reference, the NLPO copy and the counters. safetensors + JSON,
+        no pickle. Returns ``path``. Layout: ``agents/ppo/checkpoint.py``."""
+        return str(ppo_checkpoint.save_checkpoint(self, path))
+
+    @classmethod
+    def load_checkpoint(cls, path: str, env: Any = None, device: str | torch.device = "auto") -> "TokenPPO":
+        """Rebuild the run saved by :meth:`save_checkpoint`; continue it with
+        ``learn(total_timesteps - model.num_timesteps, reset_num_timesteps=False)``: on CPU the continued run logs
+        exactly what an uninterrupted one would have. ``env`` defaults to the saved env id (pass the same kind
+        of env you trained on otherwise). A missing or corrupt checkpoint raises
+        ``agents.ppo.checkpoint.CheckpointError`` naming the path and the problem."""
+        return ppo_checkpoint.load_checkpoint(cls, path, env, device)
 
 
 def _allowed_tokens(env: Any, model_vocab: int, device: torch.device) -> torch.Tensor | None:
