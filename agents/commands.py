@@ -9,7 +9,8 @@ directory behind::
         config.yaml        the resolved config (file + overrides) the run used
         progress.csv       every logged metric per iteration (SB3 logger)
         tb/                tensorboard scalars
-        checkpoints/last/  the latest TokenPPO checkpoint (``textgym train --resume RUN_DIR`` continues it)
+        checkpoints/last/  the latest TokenPPO checkpoint (TokenPPO.save_checkpoint; ``textgym train --resume
+                           RUN_DIR`` continues it exactly: same metrics as a run that never stopped, on CPU)
         reference/         the warm-started model (the KL reference; `textgym eval` scores perplexity under it)
         final/             the trained TokenPPO (TokenPPO.load); final/policy/ is a Hugging Face model directory
         curves.png         reward, KL and entropy against generated tokens
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 import textgym  # noqa: F401  (registers the ids)
 from agents.models import ActorCriticLM, build_default_model
 from agents.ppo import TokenPPO
+from agents.ppo.checkpoint import STATE_JSON, preserved_rng
 from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
+from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
 from textgym.config import load_config, save_config, validate_config
 
@@ -134,7 +138,7 @@ def print_samples(before: list[dict], after: list[dict]) -> None:
 
 
 class CheckpointCallback(BaseCallback):
-    """Save the run to ``checkpoints/last`` every ``every`` iterations (write to a temp dir, then rename)."""
+    """Checkpoint the run to ``checkpoints/last`` every ``every`` iterations (atomically: temp dir, then rename)."""
 
     def __init__(self, run_dir: Path, every: int):
         super().__init__()
@@ -143,31 +147,62 @@ class CheckpointCallback(BaseCallback):
     def _on_step(self) -> bool:
         return True
 
-    def _on_rollout_end(self) -> None:
-        # Called after each rollout; the iteration's update follows, so this checkpoints the previous update.
-        if self.every and self.model.iteration % self.every == 0:
+    def _on_rollout_start(self) -> None:
+        # Before a rollout = after the previous update: an iteration boundary, so a resume continues exactly.
+        iteration = self.model.iteration
+        if self.every and iteration and iteration % self.every == 0:
             save_checkpoint(self.model, self.run_dir)
 
 
 def save_checkpoint(algo: TokenPPO, run_dir: Path) -> Path:
-    """Save to ``checkpoints/last`` atomically. Under torchrun call it on every rank: only rank 0 writes."""
-    target = run_dir / "checkpoints" / "last"
-    tmp = target.with_name("last.tmp")
-    if algo.dist.is_main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    algo.save(str(tmp))  # every rank takes part (FSDP gathers the weights); rank 0 writes
-    if algo.dist.is_main:
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-    return target
+    """``algo.save_checkpoint(run_dir / "checkpoints" / "last")``. Under torchrun call it on every rank: only rank 0
+    writes."""
+    return Path(algo.save_checkpoint(str(checkpoint_dir(run_dir))))
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints" / "last"
+
+
+def _progress_rows(progress: Path, upto_iteration: int) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of an earlier ``progress.csv`` up to ``upto_iteration`` (the checkpoint's): the rows
+    logged after it are redone by the resumed run."""
+    import csv
+
+    if not progress.is_file():
+        return [], []
+    with open(progress, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or "time/iterations" not in rows[0]:
+        return [], []
+    column = rows[0].index("time/iterations")
+    kept = [r for r in rows[1:] if len(r) == len(rows[0]) and r[column] and float(r[column]) <= upto_iteration]
+    return rows[0], kept
+
+
+def _continue_progress(logger: Any, header: list[str], rows: list[list[str]]) -> None:
+    """Put the earlier rows back into the (freshly truncated) CSV of SB3's logger, so a resumed run's
+    progress.csv holds the whole run."""
+    import csv
+
+    from stable_baselines3.common.logger import CSVOutputFormat
+
+    for fmt in logger.output_formats:
+        if isinstance(fmt, CSVOutputFormat) and header:
+            csv.writer(fmt.file, lineterminator="\n").writerows([header, *rows])
+            fmt.file.flush()
+            fmt.keys = list(header)  # SB3 appends under these columns (and pads the rows if new ones appear)
 
 
 def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The config file, then ``key=value`` overrides, then the explicit flags; validated."""
     if args.resume:
+        from textgym.cli import UsageError
+
         resolved = Path(args.resume) / "config.yaml"
         if not resolved.is_file():
-            raise SystemExit(f"textgym train --resume: {resolved} does not exist; pass a run directory made by `textgym train`.")
+            what = "does not exist" if not Path(args.resume).exists() else "is not a run directory (it has no config.yaml)"
+            raise UsageError(f"--resume {args.resume}: {what}; pass a run directory made by `textgym train` (runs/<config>-seed<seed>).")
         config, name = load_config(resolved, args.overrides), Path(args.resume).name
     else:
         config, name = load_config(args.config, args.overrides), Path(str(args.config)).stem
@@ -203,40 +238,60 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
 
     env = make_train_env(config)
     eval_env = make_train_env(config, split="test")
-    checkpoint = run_dir / "checkpoints" / "last"
-    if args.resume and (checkpoint / "token_ppo.json").is_file():
+    checkpoint = checkpoint_dir(run_dir)
+    resuming = bool(args.resume) and (checkpoint.is_dir() or checkpoint.with_name("last.old").is_dir())
+    launch = {k: ppo_options[k] for k in LAUNCH_OPTIONS if k in ppo_options}
+    if resuming:
         say(f"Resuming from {checkpoint}")
-        launch = {k: ppo_options[k] for k in LAUNCH_OPTIONS if k in ppo_options}
-        algo = TokenPPO.load(str(checkpoint), env=env, device=config.get("device", "auto"), **launch)
+        if (checkpoint / STATE_JSON).is_file() or not (checkpoint / "token_ppo.json").is_file():
+            algo = TokenPPO.load_checkpoint(str(checkpoint), env=env, device=config.get("device", "auto"), **launch)
+        else:  # an FSDP run's checkpoint: gathered weights and counters only (TokenPPO.save_checkpoint)
+            algo = TokenPPO.load(str(checkpoint), env=env, device=config.get("device", "auto"), **launch)
+        header, rows = _progress_rows(run_dir / "progress.csv", algo.iteration)
     else:
+        if args.resume:
+            say(f"{run_dir} has no checkpoint yet (stopped before the first one): starting the run from the beginning.")
         model = warm_started_model(config, env, log=say, write_cache=main)
         if main:
             model.save_pretrained(run_dir / "reference", tokenizer=env.unwrapped.tokenizer)  # for `textgym eval`
         algo = TokenPPO(model, env, seed=config["seed"], device=config.get("device", "auto"), **ppo_options)
+        header, rows = [], []
     if main:
         algo.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
+        _continue_progress(algo.logger, header, rows)
 
     # Every rank generates (an FSDP model needs all ranks for each forward); rank 0's results are shown.
     prompt_indices = np.arange(min(SAMPLE_PROMPTS, len(eval_env.unwrapped.prompt_source)))
-    before = sample_generations(algo, eval_env, prompt_indices)
-    before_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
+    with preserved_rng(algo):  # showing samples must not change the training run (nor a resumed one)
+        before = sample_generations(algo, eval_env, prompt_indices)
+        before_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
     say(f"Before RL: mean reward {before_eval['reward_mean']:.3f} on {before_eval['num_episodes']} test prompts")
 
     start = time.perf_counter()
     total = int(config.get("total_timesteps", 20_000))
-    remaining = max(total - algo.num_timesteps, 1) if args.resume else total
-    algo.learn(
-        remaining,
-        callback=CheckpointCallback(run_dir, every=int(config.get("checkpoint_every", 5))),
-        progress_bar=not getattr(args, "no_progress", False),
-        reset_num_timesteps=not args.resume,
-    )
+    remaining = max(total - algo.num_timesteps, 1) if resuming else total
+    try:
+        algo.learn(
+            remaining,
+            callback=CheckpointCallback(run_dir, every=int(config.get("checkpoint_every", 5))),
+            progress_bar=not getattr(args, "no_progress", False),
+            reset_num_timesteps=not resuming,
+            checkpoint_path=str(checkpoint),
+        )
+    except TrainingInterrupted as stop:
+        say(
+            f"\nTraining stopped by {stop.signal_name} after iteration {algo.iteration} ({algo.num_timesteps} of "
+            f"{total} timesteps); checkpoint saved to {stop.checkpoint_path}.\nResume with: textgym train --resume {run_dir}",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
     train_s = time.perf_counter() - start
     algo.save(str(run_dir / "final"))
     save_checkpoint(algo, run_dir)
 
-    after = sample_generations(algo, eval_env, prompt_indices)
-    after_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
+    with preserved_rng(algo):
+        after = sample_generations(algo, eval_env, prompt_indices)
+        after_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
     if not main:
         leave_torchrun(job)
         return None
@@ -289,9 +344,11 @@ def sft(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, split: str = "test", prompts: Any = None):
     """(TokenPPO, env, reference dir or None) for a run directory or a model directory."""
+    from textgym.cli import UsageError
+
     path = Path(model_or_run)
     if not path.exists():
-        raise SystemExit(f"{model_or_run} does not exist: pass a run directory made by `textgym train` or a local model directory.")
+        raise UsageError(f"{model_or_run} does not exist: pass a run directory made by `textgym train` or a local model directory.")
     config = {}
     if (path / "config.yaml").is_file() and (path / "final").is_dir():
         config = load_config(path / "config.yaml")

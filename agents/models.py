@@ -64,6 +64,27 @@ class ActorCriticOutput:
     encoder_hidden_states: Tensor | None = None
 
 
+class ModelLoadError(OSError):
+    """A model directory exists but cannot be loaded (corrupt or truncated files, an unknown architecture...);
+    the message names the path, the cause and what to do."""
+
+
+def _load_error(path: Path, error: Exception, trust_remote_code: bool, weights: bool = False) -> str:
+    what = "its weights are corrupt or truncated (an interrupted save or copy?), or do not fit its config.json" if weights else (
+        "config.json is not valid JSON or does not describe a known architecture"
+    )
+    hint = ""
+    if not trust_remote_code and "trust_remote_code" in str(error):
+        hint = (
+            " This model ships its own code: pass trust_remote_code=True only if you trust that code (it runs"
+            " on load)."
+        )
+    return (
+        f"Cannot load the model at {str(path)!r}: {what} ({type(error).__name__}: {str(error)[:300]}).{hint} "
+        "Re-save the model with save_pretrained(dir), or point at an intact copy."
+    )
+
+
 def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     """Position ids that count only real tokens: ``cumsum(mask) - 1`` clamped at 0.
 
@@ -228,21 +249,29 @@ class ActorCriticLM(nn.Module):
                 f"{directory} has no .safetensors weights. Convert the checkpoint to safetensors, or pass "
                 "use_safetensors=False to load pickled .bin weights (only for files you trust)."
             )
-        config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        try:
+            config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        except Exception as e:
+            raise ModelLoadError(_load_error(directory / "config.json", e, trust_remote_code)) from e
         auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModelForCausalLM
-        lm = auto.from_pretrained(
-            directory,
-            config=config,
-            local_files_only=True,
-            use_safetensors=use_safetensors,
-            trust_remote_code=trust_remote_code,
-            **_dtype_kwarg(dtype),
-        )
+        try:
+            lm = auto.from_pretrained(
+                directory,
+                config=config,
+                local_files_only=True,
+                use_safetensors=use_safetensors,
+                trust_remote_code=trust_remote_code,
+                **_dtype_kwarg(dtype),
+            )
+        except Exception as e:
+            raise ModelLoadError(_load_error(directory, e, trust_remote_code, weights=True)) from e
         model = cls(lm, critic=critic)
-        if (directory / VALUE_HEAD_FILENAME).is_file():
-            model.value_head.load_state_dict(load_file(directory / VALUE_HEAD_FILENAME))
-        if model.critic_lm is not None and (directory / CRITIC_TRUNK_FILENAME).is_file():
-            model.critic_lm.load_state_dict(load_file(directory / CRITIC_TRUNK_FILENAME), strict=False)
+        for filename, module, strict in ((VALUE_HEAD_FILENAME, model.value_head, True), (CRITIC_TRUNK_FILENAME, model.critic_lm, False)):
+            if module is not None and (directory / filename).is_file():
+                try:
+                    module.load_state_dict(load_file(directory / filename), strict=strict)
+                except Exception as e:
+                    raise ModelLoadError(_load_error(directory / filename, e, trust_remote_code, weights=True)) from e
         return model
 
     def save_pretrained(self, directory: str | os.PathLike, tokenizer: Any = None) -> None:

@@ -21,6 +21,21 @@ from typing import Sequence
 DEFAULT_CONFIG = "sentiment"
 
 
+class UsageError(ValueError):
+    """A command-line argument is wrong: reported argparse-style (usage line, ``error: ...``, exit status 2)."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -37,7 +52,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (overrides the config's seed)")
     p.add_argument("--output-dir", help="run directory (default: runs/<config>-seed<seed>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    p.add_argument("--total-timesteps", type=int, help="environment steps (generated tokens) to train for")
+    p.add_argument("--total-timesteps", type=positive_int, help="environment steps (generated tokens) to train for")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,9 +67,9 @@ def _add_sft(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-file", help="train on the lines of this UTF-8 file instead of a task's data")
     p.add_argument("--model", default="default", help="'default' (the small built-in model) or a local model dir")
     p.add_argument("--output-dir", required=True, help="where to save the trained model")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 200)")
+    p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps (default: 200)")
     p.add_argument("--learning-rate", type=float, default=None, help="AdamW learning rate")
-    p.add_argument("--batch-size", type=int, default=None, help="sequences per step")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="sequences per step")
     p.add_argument("--seed", type=int, default=0, help="random seed")
 
 
@@ -68,7 +83,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="a run directory (uses its final model and env) or a local model directory")
     p.add_argument("--env", help="env id (default: the run's env, else textgym/Sentiment-v0)")
     p.add_argument("--reference", help="reference model dir for perplexity (default: the run's warm-start model)")
-    p.add_argument("--episodes", type=int, default=64, help="number of completions to sample")
+    p.add_argument("--episodes", type=positive_int, default=64, help="number of completions to sample")
     p.add_argument("--split", default="test", choices=["train", "test"], help="which prompts to use")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -79,8 +94,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="a run directory or a local model directory")
     p.add_argument("prompts", nargs="*", help="prompt texts (default: a few of the env's test prompts)")
     p.add_argument("--env", help="env id whose test prompts to use when none are given")
-    p.add_argument("--num", type=int, default=4, help="number of env prompts when none are given")
-    p.add_argument("--max-new-tokens", type=int, default=24, help="new-token limit")
+    p.add_argument("--num", type=positive_int, default=4, help="number of env prompts when none are given")
+    p.add_argument("--max-new-tokens", type=positive_int, default=24, help="new-token limit")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
     p.add_argument("--greedy", action="store_true", help="greedy decoding")
@@ -102,7 +117,7 @@ def _add_tokenizer(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("corpus", nargs="+", help="UTF-8 text files (one sentence or document per line)")
     t.add_argument("--output-dir", required=True, help="where to write the tokenizer")
-    t.add_argument("--vocab-size", type=int, default=4096, help="number of tokens (the corpus must support it)")
+    t.add_argument("--vocab-size", type=positive_int, default=4096, help="number of tokens (the corpus must support it)")
     t.add_argument("--model-type", default="bpe", choices=["unigram", "bpe"], help="sentencepiece algorithm (bpe keeps whole words on small corpora)")
 
 
@@ -116,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_sft, _add_eval, _add_generate, _add_envs, _add_tokenizer):
         add(sub)
+    parser.commands = sub.choices  # name -> subparser, for errors reported with the subcommand's usage
     return parser
 
 
@@ -153,6 +169,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except ConfigError as e:
         parser.exit(2, f"textgym {args.command}: config error: {e}\n")
+    except UsageError as e:
+        parser.commands[args.command].error(str(e))  # usage line + "error: ...", exit status 2
+    except Exception as e:
+        if not _is_load_error(e):
+            raise
+        parser.exit(1, f"textgym {args.command}: error: {e}\n")  # a corrupt model / checkpoint: the message says it all
+
+
+def _is_load_error(error: Exception) -> bool:
+    """A corrupt or missing model directory or checkpoint (checked without importing torch for the light commands)."""
+    checkpoint, models = sys.modules.get("agents.ppo.checkpoint"), sys.modules.get("agents.models")
+    return (checkpoint is not None and isinstance(error, checkpoint.CheckpointError)) or (
+        models is not None and isinstance(error, models.ModelLoadError)
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

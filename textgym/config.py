@@ -45,6 +45,9 @@ TOP_LEVEL: dict[str, tuple[type, ...]] = {
 }
 
 
+#: Top-level integers that must be >= 1 (``checkpoint_every`` may be 0: no periodic checkpoints).
+POSITIVE = ("num_envs", "total_timesteps", "eval_episodes")
+
 #: Constructor arguments that the run sets from the top level or itself, so a section may not set them.
 SET_ELSEWHERE = {"seed", "num_envs", "env_kwargs", "tensorboard_log", "device", "log", "verbose"}
 
@@ -161,6 +164,11 @@ def validate_config(config: dict[str, Any], ppo_class: Callable | None = None, s
         if not isinstance(value, TOP_LEVEL[key]):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in TOP_LEVEL[key])
             raise ConfigError(f"Config key {key} must be a {names}, got {value!r} ({type(value).__name__}).")
+        if isinstance(value, bool) and TOP_LEVEL[key] == (int,):
+            raise ConfigError(f"Config key {key} must be an int, got {value!r} (bool).")
+        if (key in POSITIVE and value < 1) or (key in ("checkpoint_every", "seed") and value < 0):
+            bound = "a positive integer" if key in POSITIVE else "an integer >= 0"
+            raise ConfigError(f"Config key {key} must be {bound}, got {value!r}.")
     for section, cls in (("ppo", ppo_class), ("sft", sft_class)):
         if cls is None or section not in config:
             continue

@@ -18,7 +18,8 @@ SAVED_HYPERPARAMS = (
     "vf_coef", "ent_coef", "max_grad_norm", "gamma", "gae_lambda", "normalize_advantage", "target_kl", "kl_coef",
     "kl_target", "kl_estimator", "baseline", "group_size", "temperature", "top_k", "top_p", "missing_eos_penalty",
     "nlpo_top_p", "nlpo_min_tokens", "nlpo_update_interval", "lora", "bf16", "gradient_checkpointing",
-    "logprob_chunk_size", "old_logprobs", "num_envs", "env_kwargs", "policy_kwargs", "seed", "verbose", "tensorboard_log",
+    "logprob_chunk_size", "old_logprobs", "max_consecutive_nonfinite", "num_envs", "env_kwargs", "policy_kwargs", "seed",
+    "verbose", "tensorboard_log",
 )
 STATE_FILE = "token_ppo.json"
 POLICY_DIR = "policy"

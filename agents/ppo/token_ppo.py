@@ -24,14 +24,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.ppo import checkpoint as ppo_checkpoint
 from agents.ppo import io as ppo_io
 from agents.ppo.advantages import compute_gae, explained_variance, group_advantages, masked_mean, whiten
 from agents.ppo.buffer import SequenceRolloutBuffer
 from agents.ppo.distributed import setup_distributed, silent_logger
+from agents.ppo.interrupt import GracefulInterrupt, stop_after_signal
 from agents.ppo.kl import KL_ESTIMATORS, kl_estimate, make_kl_controller
 from agents.ppo.lora import adapters_disabled, apply_lora, has_lora
 from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
 from agents.ppo.masking import LaggedMaskPolicy
+from agents.ppo.nonfinite import NonFiniteGuard
 from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
 from agents.ppo.setup import disable_dropout, enable_gradient_checkpointing, make_env, make_policy
 
@@ -86,6 +89,9 @@ class TokenPPO:
             ``"recompute"``: one teacher-forced policy pass after the rollout, the exact computation the update
             repeats, so the ratio is exactly 1 before the first step. ``"auto"``: ``"recompute"`` under bf16
             (decode and full-sequence kernels round differently), else ``"rollout"``.
+        max_consecutive_nonfinite: an iteration whose rewards, advantages, losses or gradients hold a NaN / inf
+            skips its update (with a ``NonFiniteWarning`` naming the rows, prompts and completions); this many
+            in a row raise ``agents.ppo.nonfinite.NonFiniteError`` (``agents/ppo/nonfinite.py``).
         num_envs: slots when ``env`` is an id.
         env_kwargs: extra ``gym.make_vec`` arguments when ``env`` is an id.
         policy_kwargs: extra arguments for ``build_default_model`` / ``ActorCriticLM.from_pretrained``.
@@ -134,6 +140,7 @@ class TokenPPO:
         gradient_checkpointing: bool = False,
         logprob_chunk_size: int = 1024,
         old_logprobs: str = "auto",
+        max_consecutive_nonfinite: int = 3,
         num_envs: int = 16,
         env_kwargs: dict | None = None,
         policy_kwargs: dict | None = None,
@@ -156,6 +163,7 @@ class TokenPPO:
         self.seed, self.verbose, self.tensorboard_log = seed, verbose, tensorboard_log
         self.dist = setup_distributed(distributed, fsdp, device)  # a no-op context on one process
         self.device = self.dist.device
+        self.nonfinite_guard = NonFiniteGuard(max_consecutive_nonfinite)
 
         if seed is not None:
             from stable_baselines3.common.utils import set_random_seed
@@ -370,7 +378,8 @@ class TokenPPO:
         # Every rank draws the same order (rank 0's seed): they must agree on each global minibatch.
         shuffle = torch.Generator().manual_seed(self.dist.shared_int(int(self.np_random.integers(2**31))))
         stop = False
-        for _epoch in range(self.n_epochs):
+        problem = self.nonfinite_guard.check_rollout(self, buf)  # a NaN / inf anywhere: skip this update
+        for _epoch in range(0 if problem else self.n_epochs):
             for batch in buf.minibatches(self.batch_size, shuffle):
                 self.optimizer.zero_grad(set_to_none=True)
                 rows_here = self.dist.shard(batch.indices)  # this rank's slice of the (global) minibatch
@@ -392,6 +401,13 @@ class TokenPPO:
                         if use_critic:
                             v_loss = clipped_value_loss(values, micro.values, micro.returns, micro.response_mask, self.clip_range_vf)
                             loss = loss + self.vf_coef * v_loss
+                        problem = self.nonfinite_guard.check_loss(
+                            self, rows, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": ent, "loss": loss},
+                            {"logp": logp, "entropy": entropy, "values": values},
+                        )
+                        if self.dist.any_true(problem is not None):  # all ranks skip together (DDP would wait)
+                            problem = problem or self.nonfinite_guard.on_another_rank(self)
+                            break
                         # Weight by token share: the summed micro-batch gradients equal the full minibatch's (times the
                         # world size, which DDP's gradient average divides out again).
                         share = micro.response_mask.sum() / batch_tokens
@@ -400,24 +416,32 @@ class TokenPPO:
                         stats[key].append(value)
                     step_kl += pg_stats["approx_kl"] * share.item()
                     step_loss += loss.item() * share.item()
+                if problem:
+                    break
                 # The minibatch's token-mean loss and approx KL, summed over ranks: every rank takes the same branch.
                 step_loss, step_kl = self.dist.all_sum(step_loss, step_kl)
                 stats["loss"].append(step_loss)
                 if self.target_kl is not None and step_kl > 1.5 * self.target_kl:
                     stop = True  # SB3: skip this step and end the update, the policy moved too far already
                     break
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                if problem := self.nonfinite_guard.check_grad_norm(self, grad_norm, batch.indices):
+                    break
                 self.optimizer.step()
-            if stop:
+            if stop or problem:
+                self.optimizer.zero_grad(set_to_none=True)  # never let a non-finite gradient reach a later step
                 break
         self.policy.eval()
         self.iteration += 1
         if self.nlpo is not None:
             self.nlpo.maybe_refresh(self.policy, self.iteration)
         kl_coef = self.kl_controller.value
-        self.kl_controller.update(self.last_rollout_kl)
+        if np.isfinite(self.last_rollout_kl):  # a NaN would stick in the adaptive coefficient for good
+            self.kl_controller.update(self.last_rollout_kl)
+        self.nonfinite_guard.end_iteration(self, problem)
         self.last_update_stats = stats  # the per-step ("loss") and per-micro-batch values behind the means
         metrics = {f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in stats.items()}
+        metrics["train/nonfinite_skipped"] = float(problem is not None)
         metrics.update(self._rollout_metrics(buf))
         metrics["train/kl"] = self.last_rollout_kl
         metrics["train/kl_coef"] = kl_coef
@@ -442,8 +466,15 @@ class TokenPPO:
 
     # ------------------------------------------------------------------ learn
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 1, tb_log_name: str = "TokenPPO",
-              reset_num_timesteps: bool = True, progress_bar: bool = False) -> "TokenPPO":
+              reset_num_timesteps: bool = True, progress_bar: bool = False,
+              checkpoint_path: str | None = None) -> "TokenPPO":
         """Alternate rollouts and updates until ``total_timesteps`` generated tokens (env transitions).
+
+        SIGINT (Ctrl-C) or SIGTERM: the iteration in progress finishes, a checkpoint is written to
+        ``checkpoint_path`` (if given) and ``agents.ppo.interrupt.TrainingInterrupted`` (a ``KeyboardInterrupt``)
+        is raised with the resume instructions; a second signal stops at once. To continue a run, exactly as if
+        it had never stopped: ``TokenPPO.load_checkpoint(path, env=...).learn(total_timesteps -
+        model.num_timesteps, reset_num_timesteps=False)``.
 
         Args:
             total_timesteps: stop after at least this many tokens were generated (summed over slots).
@@ -455,6 +486,7 @@ class TokenPPO:
             tb_log_name: tensorboard run name.
             reset_num_timesteps: start counting from 0 (``False`` continues a previous ``learn``).
             progress_bar: show a tqdm bar of generated tokens.
+            checkpoint_path: where to write a checkpoint (:meth:`save_checkpoint`) when a signal stops training.
         """
         from stable_baselines3.common.callbacks import CallbackList, ProgressBarCallback
         from stable_baselines3.common.utils import configure_logger
@@ -472,7 +504,16 @@ class TokenPPO:
         callback.init_callback(self)
         total_timesteps = total_timesteps + (0 if reset_num_timesteps else self.num_timesteps)
         callback.on_training_start(locals(), globals())
-        while self.num_timesteps < total_timesteps:
+        with GracefulInterrupt() as interrupt:
+            self._learn_loop(total_timesteps, callback, log_interval, interrupt)
+        callback.on_training_end()
+        if self.dist.any_true(interrupt.requested is not None):  # every rank takes part in the checkpoint
+            stop_after_signal(self, interrupt.requested or "a signal to another rank", checkpoint_path)
+        return self
+
+    def _learn_loop(self, total_timesteps: int, callback, log_interval: int, interrupt: GracefulInterrupt) -> None:
+        # any_true: under torchrun a signal may reach the ranks in different iterations; they stop together.
+        while self.num_timesteps < total_timesteps and not self.dist.any_true(interrupt.requested is not None):
             callback.on_rollout_start()
             if not self.collect_rollout(callback):
                 break
@@ -488,8 +529,6 @@ class TokenPPO:
             self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
             if log_interval and self.iteration % log_interval == 0:
                 self.logger.dump(step=self.num_timesteps)
-        callback.on_training_end()
-        return self
 
     # ------------------------------------------------------------------ inference and persistence
     @torch.no_grad()
@@ -517,8 +556,32 @@ class TokenPPO:
     @classmethod
     def load(cls, path: str, env: Any = None, device: str | torch.device = "auto", **overrides: Any) -> "TokenPPO":
         """Rebuild a ``TokenPPO`` saved with :meth:`save`; ``env`` defaults to the saved env id;
-        ``overrides`` replace saved hyperparameters."""
+        ``overrides`` replace saved hyperparameters. For inference or fine-tuning from the weights: the optimizer
+        and random states start fresh (use :meth:`load_checkpoint` to continue a run exactly)."""
         return ppo_io.load(cls, path, env, device, overrides)
+
+    def save_checkpoint(self, path: str) -> str:
+        """Write a training checkpoint to the directory ``path`` atomically (temp dir, then rename): what
+        :meth:`save` writes plus the optimizer, KL controller, every RNG (Python, numpy, torch, ``generator``,
+        ``np_random``, the env's), the frozen reference, the NLPO copy and the counters. safetensors + JSON,
+        no pickle. Returns ``path``. Layout: ``agents/ppo/checkpoint.py``."""
+        if self.dist.fsdp:
+            # A sharded optimizer state is not gathered (yet): the gathered weights and counters only, which
+            # TokenPPO.load resumes with fresh Adam moments. Every rank takes part; rank 0 writes.
+            self.dist.save(self, path, ppo_io.save)
+        elif self.dist.is_main:
+            ppo_checkpoint.save_checkpoint(self, path)
+        self.dist.all_sum(0.0)  # a barrier: no rank reads the checkpoint before it is complete
+        return str(path)
+
+    @classmethod
+    def load_checkpoint(cls, path: str, env: Any = None, device: str | torch.device = "auto", **launch: Any) -> "TokenPPO":
+        """Rebuild the run saved by :meth:`save_checkpoint`; continue it with
+        ``learn(total_timesteps - model.num_timesteps, reset_num_timesteps=False)``: on CPU the continued run logs
+        exactly what an uninterrupted one would have. ``env`` defaults to the saved env id (pass the same kind
+        of env you trained on otherwise). A missing or corrupt checkpoint raises
+        ``agents.ppo.checkpoint.CheckpointError`` naming the path and the problem."""
+        return ppo_checkpoint.load_checkpoint(cls, path, env, device, launch)
 
 
 def _allowed_tokens(env: Any, model_vocab: int, device: torch.device) -> torch.Tensor | None:

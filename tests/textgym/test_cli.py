@@ -135,5 +135,75 @@ def test_train_under_torchrun_two_ranks_one_run_directory(tmp_path):
     summary = json.loads((run_dir / "samples.json").read_text())["summary"]
     # num_envs=8 is per rank: one iteration generates up to 2 x 8 x max_new_tokens tokens, counted globally.
     assert summary["timesteps"] >= 200
-    assert (run_dir / "checkpoints/last/token_ppo.json").is_file() and not (run_dir / "checkpoints/last.tmp").exists()
+    last = run_dir / "checkpoints/last"
+    assert (last / "token_ppo.json").is_file() and (last / "training_state.json").is_file()
+    assert not (run_dir / "checkpoints/last.tmp").exists()
     assert len(list(run_dir.glob("events.out.tfevents*"))) == 1  # one logger, rank 0's
+
+
+def test_interrupted_train_resumes_exactly_like_the_uninterrupted_run(trained_run, tmp_path, capsys, monkeypatch):
+    import csv
+    import signal
+
+    from agents import commands
+
+    def interrupt_once(self):
+        if self.n_calls == 3:  # an env step of the first rollout
+            signal.raise_signal(signal.SIGINT)
+        return True
+
+    run_dir = tmp_path / "interrupted"
+    with monkeypatch.context() as patch:
+        patch.setattr(commands.CheckpointCallback, "_on_step", interrupt_once)
+        with pytest.raises(SystemExit) as e:
+            main(["train", *TINY, "--output-dir", str(run_dir), "--no-progress"])
+    assert e.value.code == 130
+    err = capsys.readouterr().err
+    assert "Training stopped by SIGINT" in err and f"Resume with: textgym train --resume {run_dir}" in err
+    assert (run_dir / "checkpoints" / "last" / "training_state.json").is_file()
+    main(["train", "--resume", str(run_dir), "--no-progress"])
+    assert "Resuming from" in capsys.readouterr().out
+
+    def rows(path):
+        with open(path, newline="") as f:
+            return [{k: v for k, v in r.items() if "per_sec" not in k} for r in csv.DictReader(f)]
+
+    resumed, uninterrupted = rows(run_dir / "progress.csv"), rows(trained_run / "progress.csv")
+    assert [r["time/iterations"] for r in resumed] == [str(i) for i in range(1, len(resumed) + 1)]
+    assert len(resumed) >= 2 and resumed == uninterrupted[: len(resumed)]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "ppo.learning_rate"], "must look like key=value"),
+    (["train", "--total-timesteps", "-5"], "argument --total-timesteps: must be a positive integer, got -5"),
+    (["train", "total_timesteps=0"], "total_timesteps must be a positive integer, got 0"),
+    (["train", "num_envs=true"], "num_envs must be an int, got True"),
+    (["train", "--resume", "/no/such/run"], "--resume /no/such/run: does not exist"),
+    (["eval", "/no/such/run"], "/no/such/run does not exist"),
+    (["eval", ".", "--episodes", "0"], "argument --episodes: must be a positive integer"),
+    (["generate", ".", "--num", "x"], "argument --num: invalid int value: 'x'"),
+])
+def test_bad_command_lines_are_argparse_style_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "usage: textgym train" in err and "is not a run directory (it has no config.yaml)" in err
+
+
+def test_corrupt_checkpoint_on_resume_is_a_clear_error(trained_run, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "corrupt"
+    shutil.copytree(trained_run, run_dir)
+    (run_dir / "checkpoints" / "last" / "training_state.json").write_text("{")
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", str(run_dir), "--no-progress"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "training_state.json" in err and "corrupt" in err and "Traceback" not in err

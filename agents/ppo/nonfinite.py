@@ -1,0 +1,151 @@
+"""The non-finite guard: a NaN or inf in a reward, the rollout's log-probs / values / advantages, a loss or the
+gradient never reaches the weights.
+
+``TokenPPO.train`` asks the guard twice: before the update (is the rollout finite?) and for each micro-batch
+(is the loss finite?), plus once per optimiser step for the gradient norm. On the first problem the rest of
+that iteration's update is skipped (optimiser steps already taken in it were finite and stay), the problem is
+reported with the offending rows (buffer row, prompt, completion, which quantity) as a
+:class:`NonFiniteWarning` and in :attr:`NonFiniteGuard.events`, and training goes on with the next rollout.
+``max_consecutive_nonfinite`` skipped iterations in a row raise :class:`NonFiniteError`: at that point the run
+is not recovering by itself and continuing would only burn compute.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+
+#: The rollout quantities in pipeline order: the first bad one is the likely origin of the others.
+ROLLOUT_QUANTITIES = ("env_rewards", "old_logp", "ref_logp", "values", "token_rewards", "advantages", "returns")
+MAX_EVENTS = 100  # events kept in NonFiniteGuard.events (the oldest are dropped)
+
+
+class NonFiniteError(FloatingPointError):
+    """Too many consecutive updates were skipped for NaN / inf values."""
+
+
+class NonFiniteWarning(RuntimeWarning):
+    """An update was skipped because of a NaN / inf value; the message names the rows and the quantity."""
+
+
+def nonfinite_rows(values: torch.Tensor, mask: torch.Tensor | None = None) -> list[int]:
+    """Indices of the rows (first dimension) of ``values`` holding a NaN or inf where ``mask`` is True."""
+    bad = ~torch.isfinite(values)
+    if mask is not None:
+        bad = bad & mask.bool()
+    if bad.ndim == 0:
+        return [0] if bool(bad) else []
+    return bad.reshape(bad.shape[0], -1).any(dim=1).nonzero().flatten().tolist()
+
+
+class NonFiniteGuard:
+    """Detects, reports and counts non-finite values in ``TokenPPO``'s update.
+
+    Args:
+        max_consecutive: this many skipped iterations in a row raise :class:`NonFiniteError` (>= 1).
+
+    Attributes:
+        consecutive: skipped iterations in a row so far (0 after a clean one); saved in checkpoints.
+        events: the last :data:`MAX_EVENTS` problems as dicts (``iteration``, ``quantity``, ``rows``,
+            ``samples``: ``[{row, prompt, completion}]``, ``message``).
+    """
+
+    def __init__(self, max_consecutive: int = 3):
+        if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, int) or max_consecutive < 1:
+            raise ValueError(f"max_consecutive_nonfinite must be a positive integer, got {max_consecutive!r}.")
+        self.max_consecutive = max_consecutive
+        self.consecutive = 0
+        self.events: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ checks (return a problem or None)
+    def check_rollout(self, algo: Any, buf: Any) -> dict[str, Any] | None:
+        """The rollout's rewards, log-probs, values and advantages, on generated tokens only."""
+        mask = buf.response_mask
+        found = {}
+        for name in ROLLOUT_QUANTITIES:
+            value = getattr(buf, name, None)
+            if value is not None and (rows := nonfinite_rows(value, mask if value.shape == mask.shape else None)):
+                found[name] = rows
+        if not found:
+            return None
+        origin = next(iter(found))
+        downstream = [f"{k} (rows {_rows(v)})" for k, v in found.items() if k != origin]
+        detail = f"; downstream also non-finite: {', '.join(downstream)}" if downstream else ""
+        return self._problem(algo, f"rollout {origin}", found[origin], detail)
+
+    def check_loss(self, algo: Any, rows: torch.Tensor, losses: dict[str, torch.Tensor], per_row: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+        """A micro-batch's losses; ``per_row`` (``logp``, ``entropy``, ``values`` ``[B, T]``) locates the rows."""
+        bad = [name for name, value in losses.items() if not bool(torch.isfinite(value.detach()).all())]
+        if not bad:
+            return None
+        global_rows = rows.tolist()
+        located = sorted({global_rows[i] for t in per_row.values() for i in nonfinite_rows(t.detach())})
+        where = located or global_rows
+        detail = "" if located else " (every row's values are finite: the loss itself overflowed)"
+        return self._problem(algo, "loss " + "/".join(bad), where, detail)
+
+    def check_grad_norm(self, algo: Any, norm: torch.Tensor, rows: torch.Tensor) -> dict[str, Any] | None:
+        if math.isfinite(float(norm)):
+            return None
+        return self._problem(algo, f"gradient norm ({float(norm)})", rows.tolist(), "")
+
+    # ------------------------------------------------------------------ bookkeeping
+    def end_iteration(self, algo: Any, problem: dict[str, Any] | None) -> None:
+        """Reset the streak after a clean iteration; warn, record and maybe raise after a skipped one."""
+        if problem is None:
+            self.consecutive = 0
+            return
+        self.consecutive += 1
+        message = (
+            f"TokenPPO iteration {algo.iteration}: skipped the update: non-finite {problem['quantity']} in "
+            f"{problem['text']} ({self.consecutive} in a row; max_consecutive_nonfinite={self.max_consecutive})."
+        )
+        problem = {**problem, "iteration": algo.iteration, "message": message}
+        self.events = [*self.events[-(MAX_EVENTS - 1) :], problem]
+        if self.consecutive >= self.max_consecutive:
+            raise NonFiniteError(
+                f"{message} Stopping rather than training on garbage. Usual causes: a reward that returns NaN/inf "
+                "(textgym envs reject those unless reward_fallback is set), a learning rate so high that the losses "
+                "diverge, bf16 overflow. Fix the cause and resume from the last checkpoint "
+                "(TokenPPO.load_checkpoint / `textgym train --resume RUN_DIR`)."
+            )
+        warnings.warn(message, NonFiniteWarning, stacklevel=3)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"consecutive": self.consecutive}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.consecutive = int(state["consecutive"])
+
+    def on_another_rank(self, algo: Any) -> dict[str, Any]:
+        """The problem as seen by a rank whose own rows were finite (distributed runs skip together)."""
+        return self._problem(algo, "loss on another rank", [], " (that rank's warning names the rows)")
+
+    # ------------------------------------------------------------------ helpers
+    def _problem(self, algo: Any, quantity: str, rows: list[int], detail: str) -> dict[str, Any]:
+        samples = [_sample(algo, r) for r in rows]
+        shown = "; ".join(f"row {s['row']}: prompt {s['prompt']!r:.80} -> completion {s['completion']!r:.80}" for s in samples[:3])
+        more = f"; and {len(rows) - 3} more row(s)" if len(rows) > 3 else ""
+        return {"quantity": quantity, "rows": rows, "samples": samples, "text": f"rows {_rows(rows)} ({shown}{more}){detail}"}
+
+
+def _rows(rows: list[int]) -> str:
+    return str(rows if len(rows) <= 10 else [*rows[:10], "..."])
+
+
+def _sample(algo: Any, row: int) -> dict[str, Any]:
+    """Buffer row -> the prompt text and completion it came from (as far as they are known)."""
+    prompt, completion = None, None
+    buf = getattr(algo, "buffer", None)
+    if buf is not None and getattr(buf, "prompt_indices", None) is not None and row < len(buf.prompt_indices):
+        try:
+            prompt = algo.env.unwrapped.prompt_source[int(buf.prompt_indices[row])]["prompt"]
+        except Exception:  # a custom env without records: the row number is still reported
+            prompt = None
+    completions = algo.last_rollout.get("completions") or []
+    if row < len(completions):
+        completion = completions[row]
+    return {"row": row, "prompt": prompt, "completion": completion}
