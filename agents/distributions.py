@@ -52,7 +52,7 @@ def process_logits(
     if action_mask is not None:
         if action_mask.shape[-1] != logits.shape[-1]:
             raise ValueError(f"action_mask has {action_mask.shape[-1]} actions, the logits have {logits.shape[-1]}.")
-        logits = logits.masked_fill(~action_mask.bool(), float("-inf"))
+        logits = _apply_action_mask(logits, action_mask.bool())
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -64,6 +64,15 @@ def process_logits(
         remove = remove_sorted.scatter(-1, order, remove_sorted)
         logits = logits.masked_fill(remove, float("-inf"))
     return logits
+
+
+def _apply_action_mask(logits: Tensor, action_mask: Tensor) -> Tensor:
+    """``-inf`` where ``action_mask`` is False. A mask shared by every row (``[V]``, the env's allowed actions)
+    becomes one additive ``[V]`` bias: a broadcast add measured 7x faster than ``masked_fill`` on ``[32, 8000]``."""
+    if action_mask.dim() == 1 or all(size == 1 for size in action_mask.shape[:-1]):
+        bias = torch.zeros(action_mask.shape, dtype=logits.dtype, device=logits.device)
+        return logits + bias.masked_fill_(~action_mask, float("-inf"))
+    return torch.where(action_mask, logits, float("-inf"))
 
 
 def logprobs_and_entropy_from_logits(logits: Tensor, tokens: Tensor, with_entropy: bool = True) -> tuple[Tensor, Tensor]:
@@ -144,16 +153,24 @@ def token_logprobs_and_entropy(
 
 
 def sample_tokens(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One token per row from processed logits (``-inf`` = removed), by the Gumbel-max trick.
+    """One token per row from processed logits (``-inf`` = removed), by inverting the cumulative distribution.
 
-    ``argmax(logits + Gumbel noise)`` is an exact sample of ``softmax(logits)``; it needs no softmax, no
-    normalisation and no cumulative sum, and measured faster than ``torch.multinomial(softmax(...))`` on CPU at
-    250k actions.
+    One uniform number per row, located in the row's cumulative probabilities (``searchsorted``). That draws
+    ``rows`` random numbers where the Gumbel-max trick or ``torch.multinomial`` draw ``rows x V`` (on CPU the
+    random numbers are the cost): at 32 rows it measured 5x faster than Gumbel-max and 9-20x faster than
+    ``torch.multinomial(softmax(...))`` at V = 4k to 250k (``BENCHMARKS.md``, item 1). The sample is exact up to
+    the float32 rounding of the cumulative sum; a removed token (probability exactly 0) is never drawn, because
+    the draw is the first index whose cumulative sum is strictly above ``u < total``, and a zero-probability
+    token does not raise the sum.
 
     Args:
-        logits: ``[..., V]`` processed logits.
+        logits: ``[..., V]`` processed logits (at least one finite entry per row).
         generator: optional ``torch.Generator`` for reproducible sampling (on the logits' device).
     """
-    uniform = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
-    gumbel = -torch.log(-torch.log(uniform.clamp_(min=1e-20, max=1.0 - 1e-7)))
-    return (logits.float() + gumbel).argmax(dim=-1)
+    rows = logits.reshape(-1, logits.shape[-1])
+    cdf = torch.softmax(rows.float(), dim=-1).cumsum_(dim=-1)
+    total = cdf[:, -1:]
+    uniform = torch.rand(total.shape, generator=generator, device=rows.device, dtype=torch.float32)
+    # u * total can round up to total itself; keep it strictly below so that some token's sum lies above it.
+    target = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, target, right=True).reshape(logits.shape[:-1])

@@ -409,6 +409,9 @@ def default_model_config(
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        # GPT-2's tanh-approximated GELU as torch's one fused kernel (same function to 1e-7); "gelu_new" spells
+        # it as five element-wise ops, ~10% of a decode step at this size.
+        activation_function="gelu_pytorch_tanh",
         pad_token_id=pad_token_id,
         eos_token_id=eos_token_id,
         bos_token_id=eos_token_id if bos_token_id is None else bos_token_id,

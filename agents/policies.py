@@ -42,7 +42,8 @@ _EXACT_FLOAT32_IDS = 2**24  # SB3 stores Box observations as float32: integers b
 class TokenDistribution(CategoricalDistribution):
     """SB3's categorical distribution over tokens, without building a ``torch.distributions.Categorical``.
 
-    Holds processed logits (``-inf`` on removed tokens) and computes the log-softmax once; sampling is Gumbel-max.
+    Holds processed logits (``-inf`` on removed tokens) and computes the log-softmax once; sampling is
+    :func:`agents.distributions.sample_tokens` (one uniform number per row).
     ``distribution`` still gives a ``torch.distributions.Categorical`` for code that wants one.
     """
 

@@ -72,3 +72,25 @@ def test_sample_tokens_follows_the_distribution_and_the_generator():
     assert freq[4] == 0
     again = sample_tokens(logits, generator=torch.Generator().manual_seed(0))
     assert torch.equal(samples, again)
+
+
+def test_sample_tokens_never_draws_a_removed_token_even_at_the_top_of_the_uniform_range(monkeypatch):
+    # Removed tokens at both ends and in the middle; a uniform draw of (almost) 1 must still land on an allowed
+    # token, not fall off the end of the cumulative sums onto the removed last token.
+    logits = torch.tensor([[float("-inf"), 0.3, float("-inf"), 1.2, float("-inf")]]).expand(4, 5)
+    real_rand = torch.rand
+    for u in (0.0, 0.5, 1.0 - 2**-24, 1.0):
+        monkeypatch.setattr(torch, "rand", lambda shape, **kw: torch.full(shape, u))
+        tokens = sample_tokens(logits)
+        assert set(tokens.tolist()) <= {1, 3}, (u, tokens)
+    monkeypatch.setattr(torch, "rand", real_rand)
+    assert set(sample_tokens(logits[:1].expand(2000, 5), generator=torch.Generator().manual_seed(0)).tolist()) == {1, 3}
+
+
+def test_a_row_shared_action_mask_and_a_per_row_mask_agree():
+    logits = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([True, False, True, True, False, True])
+    shared = process_logits(logits, action_mask=mask)
+    per_row = process_logits(logits, action_mask=mask.expand(3, 6).clone())
+    assert torch.equal(shared, per_row)
+    assert torch.isinf(shared[:, ~mask]).all() and torch.equal(shared[:, mask], logits[:, mask])

@@ -37,7 +37,10 @@ def test_group_baselines(baseline):
 def test_per_token_rewards_kl_shaping_and_missing_eos_penalty():
     algo = make(kl_coef=0.2, kl_estimator="k3", missing_eos_penalty=1.5, learning_rate=5e-2, n_epochs=1)
     one_iteration(algo)  # move the policy away from the reference
-    algo.collect_rollout()
+    for _ in range(10):  # until some episode misses EOS, so that the penalty is exercised
+        algo.collect_rollout()
+        if not algo.buffer.terminated.all():
+            break
     buf = algo.buffer
     kl = kl_estimate(buf.old_logp, buf.ref_logp, "k3") * buf.response_mask
     assert kl.sum() > 0 and (kl >= 0).all()
