@@ -75,18 +75,25 @@ def _apply_action_mask(logits: Tensor, action_mask: Tensor) -> Tensor:
     return torch.where(action_mask, logits, float("-inf"))
 
 
-def logprobs_and_entropy_from_logits(logits: Tensor, tokens: Tensor, with_entropy: bool = True) -> tuple[Tensor, Tensor]:
+def logprobs_and_entropy_from_logits(
+    logits: Tensor, tokens: Tensor, with_entropy: bool = True, entropy_grad: bool = True
+) -> tuple[Tensor, Tensor]:
     """``log pi(token)`` and the entropy of ``softmax(logits)`` per row, for processed logits (``-inf`` allowed).
 
     Args:
         logits: ``[N, V]`` processed logits (:func:`process_logits`).
         tokens: ``[N]`` token ids.
         with_entropy: ``False`` returns zeros for the entropy and skips three passes over ``[N, V]``.
+        entropy_grad: ``False`` computes the entropy without autograd (a metric only, e.g. PPO with
+            ``ent_coef=0``): its three ``[N, V]`` passes then have no backward.
     """
     logp = torch.log_softmax(logits, dim=-1)
     token_logp = logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
     if not with_entropy:
         return token_logp, torch.zeros_like(token_logp)
+    if not entropy_grad and logp.requires_grad:
+        with torch.no_grad():
+            return token_logp, logprobs_and_entropy_from_logits(logits.detach(), tokens)[1]
     # 0 * log 0 = 0: removed tokens (-inf) contribute nothing. Zero their log-probs *before* the product: a
     # torch.where after it would still send 0 * inf = NaN gradients through the unused branch.
     finite_logp = logp.masked_fill(torch.isinf(logp), 0.0)
@@ -105,6 +112,7 @@ def token_logprobs_and_entropy(
     checkpoint: bool = True,
     process: Callable[[Tensor, slice], Tensor] | None = None,
     with_entropy: bool = True,
+    entropy_grad: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Differentiable ``log pi(token)`` and entropy per row, with peak memory ``O(chunk_size * V)``.
 
@@ -121,6 +129,7 @@ def token_logprobs_and_entropy(
             temperature/top-k/top-p, where ``rows`` is the chunk's slice of ``hidden`` (TokenPPO passes its
             sampler, whose NLPO mask depends on the row).
         with_entropy: ``False`` skips the entropy (returned as zeros).
+        entropy_grad: ``False`` returns the entropy without a gradient (cheaper backward).
 
     Returns:
         ``(logprobs [N], entropy [N])``, float32 (logits are upcast: bf16 log-softmax loses the small log-probs).
@@ -134,7 +143,7 @@ def token_logprobs_and_entropy(
     def chunk_fn(h: Tensor, t: Tensor, rows: slice) -> tuple[Tensor, Tensor]:
         logits = lm_head(h).float()
         logits = process(logits, rows) if process is not None else process_logits(logits, temperature, top_k, top_p)
-        return logprobs_and_entropy_from_logits(logits, t, with_entropy)
+        return logprobs_and_entropy_from_logits(logits, t, with_entropy, entropy_grad)
 
     use_checkpoint = checkpoint and torch.is_grad_enabled() and hidden.requires_grad
     logps, entropies = [], []

@@ -77,6 +77,7 @@ def token_logprobs(
     mask_hidden: torch.Tensor | None = None,
     checkpoint: bool = True,
     with_entropy: bool = True,
+    entropy_grad: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-prob and entropy of each token under the sampler's processed distribution, vocabulary in chunks
     (``agents.distributions.token_logprobs_and_entropy``: memory ``sampler.chunk_size x V`` whatever ``N``).
@@ -90,6 +91,7 @@ def token_logprobs(
         checkpoint: recompute chunk logits in backward (only matters when ``hidden`` requires grad).
         with_entropy: compute the entropy; ``False`` returns zeros for it (the rollout's scoring pass only
             needs log-probs).
+        entropy_grad: ``False`` returns the entropy without a gradient (``ent_coef=0``: a metric only).
 
     Returns:
         ``(logp [N], entropy [N])``, float32.
@@ -104,7 +106,7 @@ def token_logprobs(
 
     return token_logprobs_and_entropy(
         hidden, lm_head, tokens, chunk_size=sampler.chunk_size, checkpoint=checkpoint, process=process,
-        with_entropy=with_entropy,
+        with_entropy=with_entropy, entropy_grad=entropy_grad,
     )
 
 
@@ -126,6 +128,7 @@ def evaluate_sequences(
     autocast: Callable[[], Any] = contextlib.nullcontext,
     checkpoint: bool = True,
     with_entropy: bool = True,
+    entropy_grad: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The teacher-forced pass: one forward over whole sequences gives each response token's log-prob,
     entropy and the value of the state before it.
@@ -141,6 +144,7 @@ def evaluate_sequences(
         autocast: a context-manager factory (bf16 autocast on CUDA; a no-op otherwise).
         checkpoint: activation checkpointing of the chunked vocabulary projection.
         with_entropy: compute the entropy (``False``: zeros, and the vocabulary pass is ~25% cheaper).
+        entropy_grad: ``False`` returns the entropy without a gradient (PPO with ``ent_coef=0`` only logs it).
 
     Returns:
         ``(logp, entropy, values)``, each ``[B, T]`` float32 and 0 on padding.
@@ -155,7 +159,7 @@ def evaluate_sequences(
                 mask_hidden = mask_hidden[response_mask]
         logp_valid, ent_valid = token_logprobs(
             hidden[response_mask], response_ids[response_mask], model.lm_head, sampler, mask_hidden, checkpoint,
-            with_entropy,
+            with_entropy, entropy_grad,
         )
     logp = torch.zeros(response_ids.shape, dtype=torch.float32, device=hidden.device)
     entropy = torch.zeros_like(logp)

@@ -393,6 +393,7 @@ class TokenPPO:
                         logp, entropy, values = evaluate_sequences(
                             self.train_policy, micro.input_ids, micro.attention_mask, micro.prompt_length,
                             micro.response_ids, micro.response_mask, self.sampler, self._autocast,
+                            entropy_grad=self.ent_coef != 0,  # at 0 the entropy is only logged: no backward for it
                         )
                         pg_loss, pg_stats = clipped_policy_loss(logp, micro.old_logp, micro.advantages, micro.response_mask, self.clip_range)
                         ent = masked_mean(entropy, micro.response_mask)

@@ -94,3 +94,16 @@ def test_a_row_shared_action_mask_and_a_per_row_mask_agree():
     per_row = process_logits(logits, action_mask=mask.expand(3, 6).clone())
     assert torch.equal(shared, per_row)
     assert torch.isinf(shared[:, ~mask]).all() and torch.equal(shared[:, mask], logits[:, mask])
+
+
+def test_entropy_without_grad_has_the_same_values_and_leaves_the_logprob_gradient_alone():
+    gen = torch.Generator().manual_seed(2)
+    head = torch.nn.Linear(8, 30, bias=False)
+    hidden = torch.randn(9, 8, generator=gen, requires_grad=True)
+    tokens = torch.randint(0, 30, (9,), generator=gen)
+    logp, ent = token_logprobs_and_entropy(hidden, head, tokens, chunk_size=4)
+    logp_ng, ent_ng = token_logprobs_and_entropy(hidden, head, tokens, chunk_size=4, entropy_grad=False)
+    assert ent.requires_grad and not ent_ng.requires_grad
+    torch.testing.assert_close(ent_ng, ent.detach())
+    torch.testing.assert_close(logp_ng, logp)
+    torch.testing.assert_close(torch.autograd.grad(logp_ng.sum(), hidden)[0], torch.autograd.grad(logp.sum(), hidden)[0])
