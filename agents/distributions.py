@@ -91,9 +91,8 @@ def logprobs_and_entropy_from_logits(
     token_logp = logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
     if not with_entropy:
         return token_logp, torch.zeros_like(token_logp)
-    if not entropy_grad and logp.requires_grad:
-        with torch.no_grad():
-            return token_logp, logprobs_and_entropy_from_logits(logits.detach(), tokens)[1]
+    if not entropy_grad:
+        logp = logp.detach()  # the entropy below is then recorded by no autograd graph
     # 0 * log 0 = 0: removed tokens (-inf) contribute nothing. Zero their log-probs *before* the product: a
     # torch.where after it would still send 0 * inf = NaN gradients through the unused branch.
     finite_logp = logp.masked_fill(torch.isinf(logp), 0.0)
