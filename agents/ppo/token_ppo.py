@@ -30,16 +30,15 @@ from agents.ppo.advantages import compute_gae, explained_variance, group_advanta
 from agents.ppo.buffer import SequenceRolloutBuffer
 from agents.ppo.distributed import setup_distributed, silent_logger
 from agents.ppo.interrupt import GracefulInterrupt, stop_after_signal
-from agents.ppo.kl import KL_ESTIMATORS, kl_estimate, make_kl_controller
+from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.lora import adapters_disabled, apply_lora, has_lora
 from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
 from agents.ppo.masking import LaggedMaskPolicy
 from agents.ppo.nonfinite import NonFiniteGuard
 from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
-from agents.ppo.setup import disable_dropout, enable_gradient_checkpointing, make_env, make_policy
+from agents.ppo.setup import (allowed_tokens, check_hyperparams, disable_dropout,
+                              enable_gradient_checkpointing, make_env, make_policy)
 
-BASELINES = ("gae", "grpo", "rloo")
-OLD_LOGPROBS = ("auto", "rollout", "recompute")
 
 
 class TokenPPO:
@@ -152,7 +151,7 @@ class TokenPPO:
         fsdp: bool = False,
     ):
         self.hyperparams = {k: v for k, v in locals().items() if k in ppo_io.SAVED_HYPERPARAMS}
-        _check_hyperparams(self.hyperparams)
+        check_hyperparams(self.hyperparams)
         self.learning_rate, self.n_epochs, self.batch_size = learning_rate, n_epochs, batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.clip_range, self.clip_range_vf, self.vf_coef, self.ent_coef = clip_range, clip_range_vf, vf_coef, ent_coef
@@ -199,7 +198,7 @@ class TokenPPO:
 
             self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.nlpo = LaggedMaskPolicy(self.policy, nlpo_top_p, nlpo_min_tokens, nlpo_update_interval) if nlpo_top_p else None
-        allowed = _allowed_tokens(base_env, self.policy.vocab_size, self.device)
+        allowed = allowed_tokens(base_env, self.policy.vocab_size, self.device)
         self.sampler = Sampler(temperature, top_k, top_p, allowed, self.nlpo, logprob_chunk_size)
         # The reference is scored without truncation (no top-k / top-p / NLPO mask): its support then contains
         # every token the policy can sample, so log pi_ref is finite and the KL is KL(truncated pi || pi_ref).
@@ -583,43 +582,6 @@ class TokenPPO:
         of env you trained on otherwise). A missing or corrupt checkpoint raises
         ``agents.ppo.checkpoint.CheckpointError`` naming the path and the problem."""
         return ppo_checkpoint.load_checkpoint(cls, path, env, device, launch)
-
-
-def _allowed_tokens(env: Any, model_vocab: int, device: torch.device) -> torch.Tensor | None:
-    """bool ``[model_vocab]``: the env's allowed actions (``env.action_masks()``, the same for every slot),
-    False beyond the env's vocabulary (a model with a padded vocabulary must not emit those ids); ``None`` if
-    every token is allowed (nothing to mask, no work)."""
-    num_actions = env.single_action_space.n
-    allowed = torch.zeros(model_vocab, dtype=torch.bool)
-    if hasattr(env, "action_masks"):
-        allowed[:num_actions] = torch.from_numpy(np.array(env.action_masks()[0], dtype=bool))
-    else:
-        allowed[:num_actions] = True
-    return None if bool(allowed.all()) else allowed.to(device)
-
-
-def _check_hyperparams(h: dict) -> None:
-    def positive(name, integer=False):
-        v = h[name]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or (integer and int(v) != v):
-            raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {v!r}.")
-
-    for name in ("n_epochs", "batch_size", "gradient_accumulation_steps", "group_size", "num_envs", "logprob_chunk_size"):
-        positive(name, integer=True)
-    for name in ("learning_rate", "clip_range", "max_grad_norm", "temperature"):
-        positive(name)
-    if h["old_logprobs"] not in OLD_LOGPROBS:
-        raise ValueError(f"old_logprobs must be one of {OLD_LOGPROBS}, got {h['old_logprobs']!r}.")
-    if h["baseline"] not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {h['baseline']!r}.")
-    if h["baseline"] != "gae" and h["group_size"] < 2:
-        raise ValueError(f"baseline={h['baseline']!r} compares completions of the same prompt: set group_size >= 2.")
-    if h["kl_estimator"] not in KL_ESTIMATORS:
-        raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {h['kl_estimator']!r}.")
-    if not 0.0 <= h["gamma"] <= 1.0 or not 0.0 <= h["gae_lambda"] <= 1.0:
-        raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {h['gamma']!r} and {h['gae_lambda']!r}.")
-    if h["target_kl"] is not None and h["target_kl"] <= 0:
-        raise ValueError(f"target_kl (early stop) must be > 0 or None, got {h['target_kl']!r}.")
 
 
 try:
