@@ -278,6 +278,9 @@ def generate_episodes(
     next_position = prompt_mask.sum(dim=1)  # position id of the next token of each slot
     attention_mask = prompt_mask[:, first:]
     step_logp, step_values = [], []
+    # An FSDP-sharded policy (agents.ppo.distributed) gathers weights with the other ranks on every forward: it
+    # stops only once every rank is done, so all ranks run the same number of steps.
+    all_ranks_done = getattr(model, "all_ranks_done", None)
     step = 0
     for step in range(env.max_new_tokens):
         mask_logits = model_logits(masker.model, masker.hidden) if masker is not None else None
@@ -293,9 +296,6 @@ def generate_episodes(
         done = np.asarray(terminated | truncated, dtype=bool)
         if on_step is not None and on_step(int(active.sum()), locals()) is False:
             return None
-        # An FSDP-sharded policy (agents.ppo.distributed) gathers weights with the other ranks on every forward:
-        # it stops only once every rank is done, so all ranks run the same number of steps.
-        all_ranks_done = getattr(model, "all_ranks_done", None)
         if all_ranks_done(bool(done.all())) if all_ranks_done is not None else done.all():
             break
         attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
