@@ -43,6 +43,7 @@ from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
 from textgym.config import load_config, save_config, validate_config
+from textgym.evaluation import diversity_warnings, is_collapsed
 
 SAMPLE_PROMPTS = 4  # before/after generations shown by `textgym train`
 
@@ -135,6 +136,57 @@ def print_samples(before: list[dict], after: list[dict]) -> None:
     for b, a in zip(before, after):
         table.add_row(b["prompt"], b["completion"], f"{b['reward']:.2f}", a["completion"], f"{a['reward']:.2f}")
     Console().print(table)
+
+
+def evaluate_greedy_and_sampled(algo: TokenPPO, env: Any, episodes: int, reference: Any = None) -> dict[str, dict]:
+    """``{"greedy": metrics, "sampled": metrics}`` of :func:`agents.evaluation.evaluate_policy_text` on ``env``:
+    the reward next to its diversity (and, with ``reference``, perplexity and KL under it)."""
+    from agents.evaluation import evaluate_policy_text
+
+    return {
+        mode: evaluate_policy_text(algo, env, episodes, deterministic=mode == "greedy", reference=reference)
+        for mode in ("greedy", "sampled")
+    }
+
+
+def before_after_warnings(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
+    """Collapse, lost diversity and drift, greedy and sampled (:func:`textgym.evaluation.diversity_warnings`)."""
+    return [w for mode in after for w in diversity_warnings(after[mode], before.get(mode), label=f"{mode}: ")]
+
+
+#: rows of the before/after table: (metrics key, label, format)
+SUMMARY_ROWS = (
+    ("reward_mean", "test reward", "{:.3f}"),
+    ("distinct_completions", "distinct completions", "{:d}"),
+    ("distinct_2", "distinct-2", "{:.3f}"),
+    ("self_bleu", "self-BLEU", "{:.3f}"),
+    ("eos_rate", "EOS rate", "{:.2f}"),
+    ("perplexity_under_reference", "perplexity under the reference", "{:.2f}"),
+    ("kl_to_reference", "KL to the reference (nats/completion)", "{:.2f}"),
+)
+
+
+def print_before_after(before: dict[str, dict], after: dict[str, dict], warnings: list[str], title: str | None = None) -> None:
+    """One table of the held-out metrics before and after RL, greedy and sampled, then the warnings in plain words."""
+    from rich.console import Console
+    from rich.table import Table
+
+    n = next(iter(after.values()))["num_episodes"]
+    table = Table(title=title or f"Held-out test prompts ({n}), before and after RL")
+    table.add_column("", no_wrap=True)
+    for column in ("greedy before", "greedy after", "sampled before", "sampled after"):
+        table.add_column(column, justify="right")
+
+    def cell(metrics: dict | None, key: str, fmt: str) -> str:
+        value = (metrics or {}).get(key)
+        return "-" if value is None else fmt.format(int(value) if fmt == "{:d}" else value)
+
+    for key, label, fmt in SUMMARY_ROWS:
+        table.add_row(label, *(cell(side.get(mode), key, fmt) for mode in ("greedy", "sampled") for side in (before, after)))
+    console = Console()
+    console.print(table)
+    for warning in warnings:
+        console.print(f"[bold red]WARNING[/] {warning}", highlight=False)
 
 
 class CheckpointCallback(BaseCallback):
@@ -262,10 +314,15 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
 
     # Every rank generates (an FSDP model needs all ranks for each forward); rank 0's results are shown.
     prompt_indices = np.arange(min(SAMPLE_PROMPTS, len(eval_env.unwrapped.prompt_source)))
+    reference = ActorCriticLM.from_pretrained(run_dir / "reference") if (run_dir / "reference").is_dir() else None
+    eval_episodes = config.get("eval_episodes", 64)
     with preserved_rng(algo):  # showing samples must not change the training run (nor a resumed one)
         before = sample_generations(algo, eval_env, prompt_indices)
-        before_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
-    say(f"Before RL: mean reward {before_eval['reward_mean']:.3f} on {before_eval['num_episodes']} test prompts")
+        before_eval = evaluate_greedy_and_sampled(algo, eval_env, eval_episodes, reference)
+    say(
+        f"Before RL: test reward {before_eval['greedy']['reward_mean']:.3f} greedy / "
+        f"{before_eval['sampled']['reward_mean']:.3f} sampled on {eval_episodes} test prompts"
+    )
 
     start = time.perf_counter()
     total = int(config.get("total_timesteps", 20_000))
@@ -291,25 +348,35 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
 
     with preserved_rng(algo):
         after = sample_generations(algo, eval_env, prompt_indices)
-        after_eval = algo.evaluate(eval_env, num_episodes=config.get("eval_episodes", 64), deterministic=False)
+        after_eval = evaluate_greedy_and_sampled(algo, eval_env, eval_episodes, reference)
     if not main:
         leave_torchrun(job)
         return None
     print_samples(before, after)
+    warnings = before_after_warnings(before_eval, after_eval)
+    print_before_after(before_eval, after_eval, warnings)
     summary = {
         "env": config["env"],
-        "reward_before": before_eval["reward_mean"],
-        "reward_after": after_eval["reward_mean"],
+        "reward_before": before_eval["sampled"]["reward_mean"],
+        "reward_after": after_eval["sampled"]["reward_mean"],
+        "greedy_reward_before": before_eval["greedy"]["reward_mean"],
+        "greedy_reward_after": after_eval["greedy"]["reward_mean"],
+        "collapsed": any(is_collapsed(after_eval[mode]) for mode in after_eval),
+        "warnings": warnings,
         "rl_seconds": round(train_s, 1),
         "timesteps": algo.num_timesteps,
         "run_dir": str(run_dir),
+        "before": before_eval,
+        "after": after_eval,
     }
     (run_dir / "samples.json").write_text(json.dumps({"before": before, "after": after, "summary": summary}, indent=2))
     progress = run_dir / "progress.csv"
     if progress.is_file():
         plot_training_curves(progress, run_dir / "curves.png", title=f"TokenPPO on {config['env']}")
     print(
-        f"Mean test reward {summary['reward_before']:.3f} -> {summary['reward_after']:.3f} after {train_s:.0f} s of RL. "
+        f"Test reward {summary['greedy_reward_before']:.3f} -> {summary['greedy_reward_after']:.3f} greedy, "
+        f"{summary['reward_before']:.3f} -> {summary['reward_after']:.3f} sampled, after {train_s:.0f} s of RL"
+        f"{' (see the warnings above)' if warnings else ''}. "
         f"Run directory: {run_dir} (final model in {run_dir / 'final' / 'policy'}, curves in {run_dir / 'curves.png'})"
     )
     leave_torchrun(job)
@@ -342,8 +409,10 @@ def sft(args: argparse.Namespace) -> dict[str, Any]:
     return {"output_dir": args.output_dir, "loss_first": float(np.mean(losses[:window])), "loss_last": float(np.mean(losses[-window:]))}
 
 
-def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, split: str = "test", prompts: Any = None):
-    """(TokenPPO, env, reference dir or None) for a run directory or a model directory."""
+def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, split: str = "test", prompts: Any = None,
+                        max_new_tokens: int | None = None):
+    """(TokenPPO, env, the run's config or ``{}``) for a run directory or a model directory; ``max_new_tokens``
+    overrides the env's new-token limit."""
     from textgym.cli import UsageError
 
     path = Path(model_or_run)
@@ -359,14 +428,20 @@ def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, sp
     env_kwargs = dict(config.get("env_kwargs", {}))
     if prompts is not None:
         env_kwargs.update(prompts=prompts, reward=lambda prompts, completions, **kw: [0.0] * len(completions))
+    if max_new_tokens is not None:
+        env_kwargs["max_new_tokens"] = max_new_tokens
     env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split, **env_kwargs)
     model = ActorCriticLM.from_pretrained(path)
-    algo = TokenPPO(model, env, kl_coef=0.0, device=config.get("device", "auto"), seed=0)
+    # A run is evaluated with the sampling settings it trained with (its top-k / top-p / temperature).
+    sampling = {k: v for k, v in config.get("ppo", {}).items() if k in ("temperature", "top_k", "top_p")}
+    algo = TokenPPO(model, env, kl_coef=0.0, device=config.get("device", "auto"), seed=0, **sampling)
     return algo, env, config
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """``textgym eval``: mean reward, perplexity under the reference, distinct-n, self-BLEU, length."""
+    """``textgym eval``: reward next to its diversity (distinct-n, self-BLEU, distinct completions), EOS rate, length,
+    perplexity and KL under the reference; for a run directory, the warm start (the run's reference) is scored the
+    same way as the "before" column, and collapse or drift is said in plain words (also under ``"warnings"``)."""
     from agents.evaluation import evaluate_policy_text
 
     num_envs = min(args.episodes, 64)
@@ -376,15 +451,32 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         reference = Path(args.model) / "reference"  # a run keeps its warm-start model as the reference
     ref_model = ActorCriticLM.from_pretrained(reference) if reference else None
     torch.manual_seed(args.seed)
-    return evaluate_policy_text(algo, env, args.episodes, deterministic=args.greedy, reference=ref_model)
+    algo.generator.manual_seed(args.seed)
+    result = evaluate_policy_text(algo, env, args.episodes, deterministic=args.greedy, reference=ref_model)
+    before = None
+    if ref_model is not None and not args.no_compare:
+        ref_algo = TokenPPO(ActorCriticLM.from_pretrained(reference), env, kl_coef=0.0, device=config.get("device", "auto"), seed=0)
+        ref_algo.sampler = algo.sampler
+        ref_algo.generator.manual_seed(args.seed)
+        before = evaluate_policy_text(ref_algo, env, args.episodes, deterministic=args.greedy, reference=ref_model)
+        result["reference"] = before
+    mode = "greedy" if args.greedy else "sampled"
+    result["warnings"] = diversity_warnings(result, before, label=f"{mode}: ")
+    result["collapsed"] = is_collapsed(result)
+    for warning in result["warnings"]:
+        print(f"textgym eval: WARNING {warning}", file=sys.stderr)
+    return result
 
 
 def generate(args: argparse.Namespace) -> dict[str, Any]:
     """``textgym generate``: sample completions for the given prompts (or an env's test prompts)."""
     prompts = [{"prompt": p} for p in args.prompts] or None
     num = len(prompts) if prompts else args.num
-    algo, env, _ = _load_for_inference(args.model, args.env, num, prompts=prompts)
-    algo.sampler.temperature, algo.sampler.top_p = args.temperature, args.top_p
+    algo, env, _ = _load_for_inference(args.model, args.env, num, prompts=prompts, max_new_tokens=args.max_new_tokens)
+    if args.temperature is not None:
+        algo.sampler.temperature = args.temperature
+    if args.top_p is not None:
+        algo.sampler.top_p = args.top_p
     torch.manual_seed(args.seed)
     algo.generator.manual_seed(args.seed)
     samples = sample_generations(algo, env, np.arange(num), deterministic=args.greedy)

@@ -77,8 +77,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
         help="evaluate a run or a model directory on a task",
-        description="Mean task reward, perplexity under the reference model, distinct-n, self-BLEU and length "
-        "of sampled completions on an env's test prompts. Prints JSON.",
+        description="Mean task reward next to its diversity (distinct-n, self-BLEU, distinct completions), EOS rate, "
+        "length, and perplexity and KL under the reference model, on an env's test prompts. For a run directory the "
+        "warm start (the run's reference) is scored the same way under \"reference\", and a collapsed or drifting "
+        "policy is named in plain words (stderr and \"warnings\"). Prints JSON.",
     )
     p.add_argument("model", help="a run directory (uses its final model and env) or a local model directory")
     p.add_argument("--env", help="env id (default: the run's env, else textgym/Sentiment-v0)")
@@ -86,6 +88,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=positive_int, default=64, help="number of completions to sample")
     p.add_argument("--split", default="test", choices=["train", "test"], help="which prompts to use")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.add_argument("--no-compare", action="store_true", help="do not also score the reference (warm-start) model")
     p.add_argument("--seed", type=int, default=0, help="random seed")
 
 
@@ -95,9 +98,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompts", nargs="*", help="prompt texts (default: a few of the env's test prompts)")
     p.add_argument("--env", help="env id whose test prompts to use when none are given")
     p.add_argument("--num", type=positive_int, default=4, help="number of env prompts when none are given")
-    p.add_argument("--max-new-tokens", type=positive_int, default=24, help="new-token limit")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    p.add_argument("--max-new-tokens", type=positive_int, default=None, help="new-token limit (default: the env's)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the run's, else 1)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold (default: the run's, else 1)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding")
     p.add_argument("--seed", type=int, default=0, help="random seed")
 

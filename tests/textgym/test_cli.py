@@ -84,7 +84,8 @@ def test_eval_reports_reward_diversity_and_perplexity(trained_run, capsys):
     main(["eval", str(trained_run), "--episodes", "8"])
     out = capsys.readouterr().out
     result = json.loads(out[out.index("{") :])
-    for key in ("reward_mean", "distinct_1", "distinct_2", "self_bleu", "length_mean", "perplexity_under_reference"):
+    for key in ("reward_mean", "distinct_1", "distinct_2", "self_bleu", "length_mean", "perplexity_under_reference",
+                "distinct_completions", "kl_to_reference", "warnings", "collapsed", "reference"):
         assert key in result, key
     assert result["num_episodes"] == 8 and result["perplexity_under_reference"] > 1.0
 
@@ -92,6 +93,80 @@ def test_eval_reports_reward_diversity_and_perplexity(trained_run, capsys):
 def test_generate_from_a_run(trained_run, capsys):
     main(["generate", str(trained_run), "The movie was", "--max-new-tokens", "5", "--seed", "1"])
     assert "The movie was[" in capsys.readouterr().out
+
+
+def _generated(capsys, *argv) -> list[str]:
+    """The completions `textgym generate` printed (one `prompt[completion]` per line)."""
+    main(["generate", *argv])
+    return [line[line.index("[") + 1 : line.rindex("]")] for line in capsys.readouterr().out.splitlines() if "[" in line]
+
+
+def test_generate_honours_max_new_tokens(trained_run, capsys):
+    tok = load_tokenizer(None)
+    long = _generated(capsys, str(trained_run), "--num", "4", "--max-new-tokens", "20", "--seed", "0")
+    short = _generated(capsys, str(trained_run), "--num", "4", "--max-new-tokens", "3", "--seed", "0")
+    assert len(long) == len(short) == 4
+    assert max(len(tok.encode(c)) for c in long) > 3  # the flag is what limits the short ones
+    assert all(len(tok.encode(c)) <= 3 + 1 for c in short), short  # re-encoding may split one piece in two
+
+
+def test_generate_flags_change_what_is_generated(trained_run, capsys):
+    run = str(trained_run)
+    base = _generated(capsys, run, "--num", "4", "--seed", "0")
+    assert _generated(capsys, run, "--num", "4", "--seed", "0") == base  # --seed makes it reproducible
+    assert _generated(capsys, run, "--num", "4", "--seed", "1") != base
+    assert len(_generated(capsys, run, "--num", "2", "--seed", "0")) == 2
+    greedy = _generated(capsys, run, "--num", "4", "--greedy", "--seed", "0")
+    assert _generated(capsys, run, "--num", "4", "--greedy", "--seed", "5") == greedy  # greedy ignores the seed
+    # top-p -> 0 keeps only the most likely token: greedy decoding again, whatever the temperature.
+    assert _generated(capsys, run, "--num", "4", "--top-p", "1e-6", "--temperature", "2.0", "--seed", "3") == greedy
+    assert _generated(capsys, run, "--num", "4", "--temperature", "1e-4", "--seed", "4") == greedy
+    main(["generate", run, "--num", "2", "--env", "textgym/Arithmetic-v0", "--seed", "0"])
+    assert "Q: " in capsys.readouterr().out  # --env picks that env's test prompts
+
+
+def test_train_summary_shows_greedy_and_sampled_reward_with_diversity(trained_run, tmp_path, capfd):
+    main(["train", *TINY, "--output-dir", str(tmp_path / "run"), "--no-progress"])  # (trained_run gets resumed)
+    out = capfd.readouterr().out  # rich writes the table to the file descriptor
+    assert "Held-out test prompts (8), before and after RL" in out and "distinct completions" in out
+    summary = json.loads((tmp_path / "run" / "samples.json").read_text())["summary"]
+    for side in ("before", "after"):
+        for mode in ("greedy", "sampled"):
+            metrics = summary[side][mode]
+            for key in ("reward_mean", "distinct_2", "self_bleu", "distinct_completions", "eos_rate",
+                        "perplexity_under_reference", "kl_to_reference"):
+                assert key in metrics, (side, mode, key)
+            assert metrics["num_episodes"] == 8
+    assert summary["before"]["sampled"]["kl_to_reference"] == pytest.approx(0.0, abs=1e-4)  # the policy is the reference
+    assert summary["greedy_reward_before"] == summary["before"]["greedy"]["reward_mean"]
+    assert isinstance(summary["warnings"], list) and isinstance(summary["collapsed"], bool)
+
+
+def test_eval_names_a_collapsed_policy(trained_run, tmp_path, capsys):
+    """A policy whose logits are all equal writes token 0 for every prompt: eval must say it collapsed."""
+    import shutil
+
+    import torch
+
+    from agents.models import ActorCriticLM
+
+    run = tmp_path / "collapsed"
+    shutil.copytree(trained_run, run)
+    model = ActorCriticLM.from_pretrained(run / "final" / "policy")
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "ln_f" in name:
+                param.zero_()  # hidden state 0 -> every logit 0 -> greedy always picks the same token
+    model.save_pretrained(run / "final" / "policy")
+    main(["eval", str(run), "--episodes", "8", "--greedy"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out[captured.out.index("{") :])
+    assert result["collapsed"] is True and result["distinct_completions"] == 1
+    assert "greedy: collapsed: 1 distinct completion for 8 prompts" in captured.err
+    assert result["reference"]["num_episodes"] == 8  # the warm start, scored the same way
+    main(["eval", str(trained_run), "--episodes", "8", "--no-compare"])  # sampled: 8 different texts
+    healthy = json.loads((out := capsys.readouterr().out)[out.index("{") :])
+    assert healthy["collapsed"] is False and "reference" not in healthy
 
 
 def test_sft_on_a_text_file_saves_a_model_dir(tmp_path):
