@@ -68,7 +68,7 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache:
     """The policy after the supervised warm start, loaded from the cache when this exact warm start ran before.
 
     The cache key covers everything that changes the result: the env and its kwargs, the model spec, the
-    ``sft`` section, the seed, the tokenizer file and textgym's version. ``write_cache=False`` computes without
+    ``sft`` section, the seed, the tokenizer file, the demonstrations themselves and textgym's version. ``write_cache=False`` computes without
     writing (ranks other than 0 under torchrun: one writer, and TokenPPO starts every rank from rank 0's weights).
     """
     base = env.unwrapped
@@ -82,6 +82,7 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache:
         "sft": sft,
         "seed": config.get("seed", 0),
         "tokenizer": base.tokenizer.fingerprint,
+        "data": _records_fingerprint(base.prompt_source),
         "textgym": textgym.__version__,
     }
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -109,6 +110,15 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache:
         shutil.rmtree(cached, ignore_errors=True)
         tmp.rename(cached)  # atomic: a crash mid-save never leaves a half-written cache entry
     return model
+
+
+def _records_fingerprint(records: Any) -> str:
+    """A hash of the prompts and demonstrations the warm start trains on (a changed data file or generator must
+    not load a warm start trained on the old one)."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps([record.get("prompt"), record.get("completion")], default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def sample_generations(algo: TokenPPO, env: Any, prompt_indices: np.ndarray, deterministic: bool = False) -> list[dict]:
