@@ -11,7 +11,8 @@ from textgym.evaluation import text_metrics
 
 
 @torch.no_grad()
-def evaluate_policy_text(algo: Any, env: Any, num_episodes: int, deterministic: bool = False, reference: Any = None) -> dict[str, float]:
+def evaluate_policy_text(algo: Any, env: Any, num_episodes: int, deterministic: bool = False, reference: Any = None,
+                         keep_samples: bool = False) -> dict[str, Any]:
     """Sample ``num_episodes`` completions on ``env`` (one batch of its slots at a time, prompts in order).
 
     Returns mean/std reward, EOS rate, distinct-1/2, self-BLEU, the number of distinct completions, length and,
@@ -22,6 +23,9 @@ def evaluate_policy_text(algo: Any, env: Any, num_episodes: int, deterministic: 
     * ``kl_to_reference``: the mean over completions of ``sum_t log pi(y_t) - log pi_ref(y_t)`` (the k1 estimate
       of KL(pi || pi_ref) per completion, in nats, both distributions unprocessed by top-k/top-p). It is an
       unbiased estimate only for sampled completions; on greedy ones it is the log-ratio of those texts.
+
+    With ``keep_samples``, ``"samples"`` lists each episode's ``prompt_index``, ``completion`` and ``reward`` (for
+    breakdowns by a record field, e.g. QA's question type).
     """
     from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
 
@@ -66,4 +70,9 @@ def evaluate_policy_text(algo: Any, env: Any, num_episodes: int, deterministic: 
     if reference is not None and n_tokens:
         result["perplexity_under_reference"] = float(np.exp(nll / n_tokens))
         result["kl_to_reference"] = float(torch.cat(log_ratio).mean())
+    if keep_samples:
+        result["samples"] = [
+            {"prompt_index": int(i), "completion": c, "reward": float(r)}
+            for i, c, r in zip(order, completions, scores.tolist())
+        ]
     return result

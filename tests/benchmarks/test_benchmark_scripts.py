@@ -90,3 +90,16 @@ def test_vowel_reward_scores_letters_only():
     from benchmarks.trl_grpo import vowel_reward
 
     assert vowel_reward(["p"] * 3, ["aei", "bcd", "12 !"]) == [1.0, 0.0, 0.0]
+
+
+def test_task_table_scores_the_warm_start_and_each_method(run_script):
+    from benchmarks import task_table
+
+    out = run_script(task_table, "--tasks", "arithmetic")
+    rows = [r for r in table_rows(out) if r[0] == "arithmetic"]
+    assert [r[1] for r in rows] == ["warm start", "gae", "grpo"]
+    for r in rows:
+        assert 0.0 <= float(r[2]) <= 1.0 and 0.0 <= float(r[3]) <= 1.0  # greedy / sampled accuracy
+        assert r[6].endswith("/ 8")  # distinct greedy completions out of the 8 test prompts
+    assert rows[0][4] == "-" and re.fullmatch(r"[01]/1", rows[1][4])
+    assert float(rows[0][9]) == pytest.approx(0.0, abs=1e-3)  # the warm start is its own reference: KL 0

@@ -1,0 +1,202 @@
+"""The task table: does RL improve each built-in task, from its warm start, without collapsing the text?
+
+For every task (its shipped config in ``textgym/configs/``) and seed: the supervised warm start alone, then
+TokenPPO with each method (the GAE critic, GRPO, RLOO by default) for the config's token budget, each scored
+on the task's held-out test prompts, greedy and sampled, next to its diversity::
+
+    python -m benchmarks.task_table                                   # every task x 3 methods x 3 seeds
+    python -m benchmarks.task_table --tasks arithmetic sentiment --methods grpo --seeds 0 1 2
+    python -m benchmarks.task_table --tasks format --set ppo.learning_rate=1e-4   # overrides apply to every run
+    python -m benchmarks.task_table --json table.json                 # also every number, per seed
+
+Columns: test reward greedy / sampled (mean +- std over seeds), the number of seeds on which RL raised both
+(``gain``), sampled distinct-2, distinct greedy completions over the test prompts, sampled self-BLEU,
+perplexity and KL (nats per completion) under the warm start, RL wall time, and the seeds whose text
+collapsed or drifted (:func:`textgym.evaluation.diversity_warnings`). Records with a ``qtype`` field (QA) also
+get greedy reward per question type in the JSON.
+
+Runs are sequential in one process; each run's warm start is cached (``$TEXTGYM_CACHE``), so a second table
+pays only for RL and evaluation. The header records the load (``uptime``) and the thread count: RL wall times
+are comparable only between rows of one table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.common import machine, parser, setup_torch
+
+#: method name -> TokenPPO overrides (group methods use the config's group_size, else 4)
+METHODS: dict[str, dict[str, Any]] = {
+    "gae": {"baseline": "gae"},
+    "grpo": {"baseline": "grpo"},
+    "rloo": {"baseline": "rloo"},
+}
+ALL_TASKS = ("arithmetic", "sentiment", "keywords", "format", "qa", "dialogue", "summarize", "translate")
+
+
+def method_options(config: dict, method: str) -> dict[str, Any]:
+    """The config's ``ppo`` section with ``method``'s baseline (group size kept from the config, else 4)."""
+    ppo = dict(config.get("ppo", {}))
+    ppo.update(METHODS[method])
+    if method == "gae":
+        ppo.pop("group_size", None)
+    else:
+        ppo["group_size"] = int(config.get("ppo", {}).get("group_size", 4))
+        if config["num_envs"] % ppo["group_size"]:
+            raise SystemExit(f"num_envs={config['num_envs']} is not a multiple of group_size={ppo['group_size']}.")
+    return ppo
+
+
+def run_one(task: str, method: str, seed: int, overrides: list[str]) -> dict[str, Any]:
+    """Warm start (cached), evaluate, TokenPPO with ``method``, evaluate again: the before/after metrics."""
+    from agents.commands import evaluate_greedy_and_sampled, make_train_env, warm_started_model
+    from agents.models import ActorCriticLM
+    from agents.ppo import TokenPPO
+    from agents.ppo.checkpoint import preserved_rng
+    from textgym.config import load_config
+
+    config = load_config(task, overrides)
+    config["seed"] = seed
+    env, eval_env = make_train_env(config), make_train_env(config, split="test")
+    model = warm_started_model(config, env, log=lambda *a, **k: None)
+    reference = ActorCriticLM.from_config(model.config)
+    reference.load_state_dict(model.state_dict())
+    episodes = min(int(config.get("eval_episodes", 128)), len(eval_env.unwrapped.prompt_source))
+    algo = TokenPPO(model, env, seed=seed, device=config.get("device", "auto"), **method_options(config, method))
+    with preserved_rng(algo):
+        before = evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)
+    start = time.perf_counter()
+    algo.learn(int(config["total_timesteps"]))
+    rl_seconds = time.perf_counter() - start
+    with preserved_rng(algo):
+        after = evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)
+        greedy = _per_field(algo, eval_env, episodes, "qtype")
+    return {"task": task, "method": method, "seed": seed, "before": before, "after": after,
+            "rl_seconds": rl_seconds, "timesteps": algo.num_timesteps, "greedy_reward_by_qtype": greedy}
+
+
+def _per_field(algo: Any, env: Any, episodes: int, field: str) -> dict[str, float] | None:
+    """Greedy test reward grouped by a record field (``None`` when the records have no such field)."""
+    from agents.evaluation import evaluate_policy_text
+
+    records = env.unwrapped.prompt_source
+    if field not in records[0]:
+        return None
+    samples = evaluate_policy_text(algo, env, episodes, deterministic=True, keep_samples=True)["samples"]
+    groups: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        groups[str(records[s["prompt_index"]][field])].append(s["reward"])
+    return {k: float(np.mean(v)) for k, v in sorted(groups.items())}
+
+
+def _mean_std(values: list[float], fmt: str = "{:.3f}") -> str:
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.mean(values))} +- {fmt.format(statistics.stdev(values))}"
+
+
+def table_rows(results: list[dict]) -> list[list[str]]:
+    """One row for each task's warm start (its runs' "before"), then one per (task, method)."""
+    from textgym.evaluation import diversity_warnings
+
+    by_task: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        by_task[r["task"]][r["method"]].append(r)
+    rows = []
+    for task, methods in by_task.items():
+        first = next(iter(methods.values()))
+        n = first[0]["before"]["greedy"]["num_episodes"]
+
+        def row(name: str, sides: list[dict], runs: list[dict] | None) -> list[str]:
+            g = [s["greedy"] for s in sides]
+            smp = [s["sampled"] for s in sides]
+            cells = [
+                task, name,
+                _mean_std([m["reward_mean"] for m in g]), _mean_std([m["reward_mean"] for m in smp]),
+                "-" if runs is None else f"{sum(_gained(r) for r in runs)}/{len(runs)}",
+                _mean_std([m["distinct_2"] for m in smp]),
+                _mean_std([m["distinct_completions"] for m in g], "{:.0f}") + f" / {n}",
+                _mean_std([m["self_bleu"] for m in smp]),
+                _mean_std([m.get("perplexity_under_reference", float("nan")) for m in smp], "{:.2f}"),
+                _mean_std([m.get("kl_to_reference", float("nan")) for m in smp], "{:.2f}"),
+                "-" if runs is None else _mean_std([r["rl_seconds"] for r in runs], "{:.0f}"),
+            ]
+            if runs is None:
+                cells.append("-")
+            else:
+                flagged = [r["seed"] for r in runs if any(
+                    diversity_warnings(r["after"][mode], r["before"][mode]) for mode in ("greedy", "sampled"))]
+                cells.append(", ".join(f"seed {s}" for s in flagged) or "none")
+            return cells
+
+        rows.append(row("warm start", [r["before"] for r in first], None))
+        for method, runs in methods.items():
+            rows.append(row(method, [r["after"] for r in runs], runs))
+    return rows
+
+
+def _gained(run: dict) -> bool:
+    """RL raised held-out reward both greedy and sampled."""
+    return all(run["after"][m]["reward_mean"] > run["before"][m]["reward_mean"] for m in ("greedy", "sampled"))
+
+
+HEADERS = ("task", "method", "greedy reward", "sampled reward", "gain (both)", "sampled distinct-2",
+           "greedy distinct completions", "sampled self-BLEU", "ppl under ref", "KL to ref", "RL s",
+           "collapse/drift warnings")
+
+
+def print_markdown(rows: list[list[str]]) -> None:
+    print("| " + " | ".join(HEADERS) + " |")
+    print("|" + "|".join("---" for _ in HEADERS) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+def main() -> None:
+    p = parser("RL on every built-in task from its warm start: held-out reward, diversity, wall time.")
+    p.add_argument("--tasks", nargs="+", default=list(ALL_TASKS), help="shipped config names (default: all 8)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="TokenPPO baselines")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
+    p.add_argument("--json", help="also write every result (per seed) to this JSON file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override applied to every run (repeatable), e.g. --set ppo.learning_rate=1e-4")
+    args = p.parse_args()
+    overrides = list(args.overrides)
+    if args.quick:  # a smoke test of the script, not a measurement
+        args.tasks, args.methods, args.seeds = args.tasks[:1], args.methods[:2], args.seeds[:1]
+        overrides += ["num_envs=8", "total_timesteps=64", "eval_episodes=8", "sft.steps=3", "model_size=tiny"]
+    setup_torch(args.threads)
+    load = os.getloadavg()
+    print(f"## Task table ({machine()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start)\n")
+    print(f"Tasks {' '.join(args.tasks)}; methods {' '.join(args.methods)}; seeds {' '.join(map(str, args.seeds))}; "
+          f"overrides {' '.join(overrides) or 'none'}.\n", flush=True)
+    results = []
+    for task in args.tasks:
+        for seed in args.seeds:
+            for method in args.methods:
+                r = run_one(task, method, seed, overrides)
+                results.append(r)
+                print(f"{task} {method} seed {seed}: greedy {r['before']['greedy']['reward_mean']:.3f} -> "
+                      f"{r['after']['greedy']['reward_mean']:.3f}, sampled {r['before']['sampled']['reward_mean']:.3f}"
+                      f" -> {r['after']['sampled']['reward_mean']:.3f} ({r['rl_seconds']:.0f} s)", file=sys.stderr,
+                      flush=True)
+                if args.json:  # written after every run: a long table interrupted keeps what it measured
+                    with open(args.json, "w") as f:
+                        json.dump(results, f, indent=1)
+    print_markdown(table_rows(results))
+    load = os.getloadavg()
+    print(f"\nLoad average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch threads {torch.get_num_threads()}.")
+
+
+if __name__ == "__main__":
+    main()
