@@ -87,4 +87,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(by_prompt.values())
 
 
-load = make_loader("keywords", _all_records, "Concept-to-sentence records.")
+load = make_loader("keywords", _all_records, "Concept-to-sentence records.", "a hash bucket of prompts")

@@ -55,4 +55,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(dedupe([_record(rng) for _ in range(5000)]))
 
 
-load = make_loader("qa", _all_records, "Passage + question records with span answers.")
+load = make_loader("qa", _all_records, "Passage + question records with span answers.", "a hash bucket of prompts")
