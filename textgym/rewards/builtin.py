@@ -169,10 +169,22 @@ class KeywordsReward(Reward):
     buses). Irregular forms (run -> ran) do not match. A multi-word keyword must occur as a contiguous phrase.
     Repeated keywords in the list count once. Reads the field ``keywords`` (a list of strings, or one
     comma-separated string).
+
+    With ``sentence=True`` (the default) the keywords must be used in a sentence, not listed: the score is
+    multiplied by :attr:`LIST_FACTOR` when fewer than two of its words are not keywords ("dog ball park", "dog
+    dog ball ball") or when two keywords are separated by nothing but a comma (a list, or a copy of the prompt "Write a
+    sentence with: dog, ball, park.").
+
+    Args:
+        sentence: require a sentence (see above); False scores keyword coverage alone.
     """
 
     required_fields = ("keywords",)
     SUFFIXES = ("", "s", "es", "d", "ed", "ing")
+    LIST_FACTOR = 0.25
+
+    def __init__(self, sentence: bool = True):
+        self.sentence = bool(sentence)
 
     def score_sample(self, prompt: str, completion: str, keywords: Any = None, **_: Any) -> float:
         if isinstance(keywords, str):
@@ -185,7 +197,21 @@ class KeywordsReward(Reward):
                 f"record a non-empty `keywords` list."
             )
         tokens = words(completion)
-        return sum(self._occurs(t, tokens) for t in targets) / len(targets)
+        coverage = sum(self._occurs(t, tokens) for t in targets) / len(targets)
+        others = sum(1 for tok in tokens if not any(self._same_word(t[0], tok) for t in targets if len(t) == 1))
+        if self.sentence and (others < 2 or self._listed(targets, completion)):
+            return coverage * self.LIST_FACTOR
+        return coverage
+
+    def _listed(self, targets: list[tuple[str, ...]], completion: str) -> bool:
+        """Whether two keywords stand side by side with only a comma between them ("dog, ball")."""
+        for left, right in zip(completion.split(",")[:-1], completion.split(",")[1:]):
+            before, after = words(left), words(right)
+            if before and after and any(self._same_word(t[-1], before[-1]) for t in targets) and any(
+                self._same_word(t[0], after[0]) for t in targets
+            ):
+                return True
+        return False
 
     def _occurs(self, keyword: tuple[str, ...], tokens: list[str]) -> bool:
         k = len(keyword)

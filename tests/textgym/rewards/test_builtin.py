@@ -61,19 +61,19 @@ def test_tone_errors():
         rewards.make("tone", tone="sarcastic")
 
 
-def test_keywords_fraction_with_inflections():
+def test_keywords_fraction_with_inflections():  # coverage alone: sentence=False
     keywords = [["dog", "run", "bus", "cat"]]
-    assert run("keywords", ["Dogs were running after the buses."], {"keywords": keywords}) == [0.75]
-    assert run("keywords", ["A DOG. A cat! The bus runs."], {"keywords": keywords}) == [1.0]
-    assert run("keywords", ["The dogma ran by."], {"keywords": keywords}) == [0.0]  # word boundaries; no "ran"
-    assert run("keywords", ["she walked; they are walking"], {"keywords": [["walk"]]}) == [1.0]
+    assert run("keywords", ["Dogs were running after the buses."], {"keywords": keywords}, sentence=False) == [0.75]
+    assert run("keywords", ["A DOG. A cat! The bus runs."], {"keywords": keywords}, sentence=False) == [1.0]
+    assert run("keywords", ["The dogma ran by."], {"keywords": keywords}, sentence=False) == [0.0]  # word boundaries; no "ran"
+    assert run("keywords", ["she walked; they are walking"], {"keywords": [["walk"]]}, sentence=False) == [1.0]
 
 
 def test_keywords_phrases_duplicates_and_strings():
-    assert run("keywords", ["an ice cream truck"], {"keywords": [["ice cream", "cream ice"]]}) == [0.5]
-    assert run("keywords", ["a dog"], {"keywords": [["dog", "Dog", "cat"]]}) == [0.5]
-    assert run("keywords", ["a dog and a cat"], {"keywords": ["dog, cat, tree"]}) == [pytest.approx(2 / 3)]
-    assert run("keywords", ["un café noir"], {"keywords": [["café"]]}) == [1.0]  # unicode words
+    assert run("keywords", ["an ice cream truck"], {"keywords": [["ice cream", "cream ice"]]}, sentence=False) == [0.5]
+    assert run("keywords", ["a dog"], {"keywords": [["dog", "Dog", "cat"]]}, sentence=False) == [0.5]
+    assert run("keywords", ["a dog and a cat"], {"keywords": ["dog, cat, tree"]}, sentence=False) == [pytest.approx(2 / 3)]
+    assert run("keywords", ["un café noir"], {"keywords": [["café"]]}, sentence=False) == [1.0]  # unicode words
 
 
 def test_keywords_needs_keywords():
@@ -172,3 +172,15 @@ def test_format_list_items_must_be_distinct():
         assert task_reward("format", "Write exactly 5 words about the sea:", degenerate, **sea) < 0.55, degenerate
     # without a kind (user data), repeated words are still just words
     assert run("format_or_length", ["a, a"], {"pattern": [r"\w(, \w)"], "target_words": [2]}) == [1.0]
+
+
+def test_keywords_must_be_used_in_a_sentence_not_listed_or_copied():
+    prompt = "Write a sentence with: dog, ball, park.\nSentence:"
+    keywords = ["dog", "ball", "park"]
+    assert task_reward("keywords", prompt, " The dog chases the ball in the park.", keywords=keywords) == 1.0
+    for degenerate in (" dog, ball, park", " dog ball park", " Write a sentence with: dog, ball, park.",
+                       " dogs, balls, parks.", " dog dog ball ball park park"):
+        assert task_reward("keywords", prompt, degenerate, keywords=keywords) < 0.3, degenerate
+        assert run("keywords", [degenerate], {"keywords": [keywords]}, sentence=False) == [1.0]  # the hole
+    # a comma inside a real sentence is fine
+    assert run("keywords", ["In the park, the dog chases a ball."], {"keywords": [keywords]}) == [1.0]
