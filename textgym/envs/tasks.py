@@ -104,7 +104,7 @@ TASKS: dict[str, Task] = {
             summary="Answer a question from a short passage; SQuAD token-F1 reward.",
             reward="token_f1",
             reward_doc="SQuAD token F1 of the completion against `answer`, in [0, 1].",
-            fields=("answer", "references"),
+            fields=("answer", "references", "qtype"),
             max_prompt_tokens=128,
             max_new_tokens=12,
         ),

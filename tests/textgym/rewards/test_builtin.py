@@ -184,3 +184,19 @@ def test_keywords_must_be_used_in_a_sentence_not_listed_or_copied():
         assert run("keywords", [degenerate], {"keywords": [keywords]}, sentence=False) == [1.0]  # the hole
     # a comma inside a real sentence is fine
     assert run("keywords", ["In the park, the dog chases a ball."], {"keywords": [keywords]}) == [1.0]
+
+
+def test_token_f1_is_not_gamed_by_copying_the_passage_or_listing_candidates():
+    from textgym.data import load_task_data
+
+    record = next(r for r in load_task_data("qa", "test") if r["qtype"] == "job")
+    prompt, fields = record["prompt"], {"answer": record["answer"], "references": record["references"]}
+    assert task_reward("qa", prompt, " " + record["answer"], **fields) == 1.0
+    passage = prompt.split("Context: ")[1].split("\nQuestion:")[0]
+    assert task_reward("qa", prompt, " " + passage, **fields) < 0.15  # copy the passage
+    assert task_reward("qa", prompt, " " + prompt, **fields) < 0.15  # copy the prompt
+    from textgym.data.qa import JOBS
+
+    assert task_reward("qa", prompt, " " + " ".join(JOBS), **fields) < 0.15  # every job at once
+    wrong = next(j for j in JOBS if j not in passage)
+    assert task_reward("qa", prompt, " " + wrong, **fields) == 0.0  # a constant answer
