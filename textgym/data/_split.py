@@ -1,8 +1,10 @@
 """The one split/sample rule every built-in task uses.
 
-Each task module enumerates its distinct records once (deterministically, cached); this module assigns every
-record to ``"train"`` or ``"test"`` by a hash of its prompt, so the two splits are disjoint by construction and a
-record never changes split when a task grows, then shuffles with the caller's seed and keeps ``n``.
+Each task module generates its train and test records once (deterministically, cached) and says which dimension
+the test split holds out: entities, combinations, numbers or templates that never occur in a training prompt
+(each module's docstring names its dimension; the tests check the two splits are disjoint in it). The split is
+therefore a property of the generator, not a hash over one template space: a test prompt measures
+generalisation, not memory. This module then shuffles a split with the caller's seed and keeps ``n``.
 """
 
 from __future__ import annotations
@@ -13,60 +15,59 @@ import hashlib
 import numpy as np
 
 SPLITS = ("train", "test")
-TEST_FRACTION = 0.1
-
-
-def in_test_split(prompt: str, test_fraction: float = TEST_FRACTION) -> bool:
-    """Whether ``prompt`` belongs to the test split (a stable md5 bucket, the same on every machine)."""
-    bucket = int.from_bytes(hashlib.md5(prompt.encode("utf-8")).digest()[:8], "big") / 2.0**64
-    return bucket < test_fraction
 
 
 def select(records: list[dict], split: str, n: int | None, seed: int, task: str) -> list[dict]:
-    """The ``split`` part of ``records``, shuffled with ``seed``, cut to ``n`` (copies: callers may mutate them).
+    """``records`` (one split's records) shuffled with ``seed``, cut to ``n`` (copies: callers may mutate them).
 
     Args:
-        records: every distinct record of the task (unique prompts).
-        split: ``"train"`` or ``"test"``.
+        records: every distinct record of the split (unique prompts).
+        split: ``"train"`` or ``"test"`` (for error messages).
         n: how many records to return; ``None`` returns the whole split.
         seed: seed of the shuffle (numpy ``default_rng``); the same seed gives the same records in the same order.
         task: the task name, for error messages.
 
     Raises:
-        ValueError: an unknown split, or ``n`` larger than the split or not positive.
+        ValueError: ``n`` larger than the split or not positive.
     """
-    if split not in SPLITS:
-        raise ValueError(f"Unknown split {split!r} for task {task!r}: use one of {SPLITS}.")
-    part = [r for r in records if in_test_split(r["prompt"]) == (split == "test")]
     if n is not None:
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive int or None (the whole split), got {n!r}.")
-        if n > len(part):
+        if n > len(records):
             raise ValueError(
-                f"Task {task!r} has {len(part)} {split} records, fewer than n={n}: pass n <= {len(part)} or n=None."
+                f"Task {task!r} has {len(records)} {split} records, fewer than n={n}: pass n <= {len(records)} or "
+                f"n=None."
             )
-    order = np.random.default_rng(seed).permutation(len(part))
+    order = np.random.default_rng(seed).permutation(len(records))
     if n is not None:
         order = order[:n]
-    return [copy.deepcopy(part[i]) for i in order]
+    return [copy.deepcopy(records[i]) for i in order]
 
 
-def make_loader(task: str, all_records, description: str):
+def make_loader(task: str, all_splits, description: str, held_out: str):
     """The ``load(split="train", n=None, seed=0) -> list[dict]`` function of a task module.
 
     Args:
         task: the task name (for error messages).
-        all_records: a zero-argument callable returning every distinct record of the task (cached by the module).
+        all_splits: a zero-argument callable returning ``{"train": records, "test": records}`` (cached by the
+            module).
         description: the first line of the loader's docstring (what a record is).
+        held_out: what the test split holds out (for the docstring).
     """
 
     def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-        return select(list(all_records()), split, n, seed, task=task)
+        if split not in SPLITS:
+            raise ValueError(f"Unknown split {split!r} for task {task!r}: use one of {SPLITS}.")
+        splits = all_splits()
+        if not isinstance(splits, dict):  # legacy generator: one pool, split by a hash of the prompt
+            splits = {name: [r for r in splits if _in_hashed_test_split(r["prompt"]) == (name == "test")]
+                      for name in SPLITS}
+        return select(list(splits[split]), split, n, seed, task=task)
 
     load.__doc__ = f"""{description}
 
     Args:
-        split: ``"train"`` or ``"test"`` (disjoint: assigned by a hash of the prompt).
+        split: ``"train"`` or ``"test"``; the test split holds out {held_out}.
         n: number of records; ``None`` for the whole split.
         seed: shuffle seed.
     """
@@ -82,3 +83,13 @@ def dedupe(records: list[dict]) -> list[dict]:
             seen.add(record["prompt"])
             out.append(record)
     return out
+
+
+def by_rank(values, every: int, offset: int = 0) -> frozenset:
+    """Every ``every``-th of ``values`` starting at ``offset``: a fixed, documented held-out subset (no hashing)."""
+    return frozenset(v for i, v in enumerate(values) if i % every == offset % every)
+
+
+def _in_hashed_test_split(prompt: str, test_fraction: float = 0.1) -> bool:
+    bucket = int.from_bytes(hashlib.md5(prompt.encode("utf-8")).digest()[:8], "big") / 2.0**64
+    return bucket < test_fraction

@@ -98,4 +98,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(records)
 
 
-load = make_loader("dialogue", _all_records, "Message + tone records.")
+load = make_loader("dialogue", _all_records, "Message + tone records.", "a hash bucket of prompts")

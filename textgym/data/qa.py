@@ -1,8 +1,21 @@
-"""QA: a short passage about a person and a question whose answer is a span of the passage.
+"""QA: a short passage about two people and a question whose answer is a span of the passage.
 
-Record fields: ``prompt`` ("Context: Anna lives in Paris and works as a nurse. ...\\nQuestion: What is Anna's
-job?\\nAnswer:"), ``completion`` (" nurse"), ``answer`` ("nurse", a verbatim span of the passage), ``references``
-([answer]).
+Record fields: ``prompt`` ("Context: Anna lives in Paris and works as a nurse. ... Tom lives in Rome and works as
+a pilot. ...\\nQuestion: What is Tom's job?\\nAnswer:"), ``completion`` (a demonstration, see below),
+``answer`` ("pilot", a verbatim span of the passage), ``references`` ([answer]) and ``qtype`` (the question
+type, one of :data:`QTYPES`, so accuracy can be reported per type).
+
+The passage makes itself necessary: it describes two people with different cities, jobs and favourite foods,
+and a question may ask about either of them, so within every question type the answer varies with the passage
+and with the person asked about (the tests check no answer dominates a type); a policy that ignores the passage
+and answers from a prior ("baker" for every job question) scores about one in ten.
+
+What the demonstration teaches: to find the fact in the passage. What it does not teach: to answer with the
+span alone. Two demonstrations in three are a verbose sentence (" Tom works as a pilot.", token F1 0.4 against
+"pilot"), one in three the bare span (F1 1.0), so the warm start mixes both styles and RL can steer to the span.
+
+Held-out dimension: the people's names. Test passages use only :data:`TEST_PEOPLE`, names that never occur in a
+training prompt (so "Who goes to the gym with Zoe?" must be answered by copying an unseen name).
 """
 
 from __future__ import annotations
@@ -14,7 +27,9 @@ from textgym.data._split import dedupe, make_loader
 
 PEOPLE = (("Anna", "she"), ("Tom", "he"), ("Maria", "she"), ("David", "he"), ("Sara", "she"), ("Omar", "he"),
           ("Emma", "she"), ("Lucas", "he"), ("Nina", "she"), ("Peter", "he"), ("Grace", "she"), ("James", "he"),
-          ("Laura", "she"), ("Hugo", "he"), ("Olivia", "she"), ("Ben", "he"))
+          ("Laura", "she"), ("Hugo", "he"), ("Olivia", "she"), ("Ben", "he"), ("Clara", "she"), ("Felix", "he"),
+          ("Julia", "she"), ("Marco", "he"))
+TEST_PEOPLE = (("Zoe", "she"), ("Victor", "he"), ("Ines", "she"), ("Karl", "he"), ("Rosa", "she"), ("Ivan", "he"))
 CITIES = ("Paris", "London", "Berlin", "Madrid", "Rome", "Lisbon", "Vienna", "Dublin", "Oslo", "Prague",
           "Boston", "Toronto", "Chicago", "Seattle", "Sydney", "Tokyo")
 JOBS = ("nurse", "teacher", "baker", "pilot", "doctor", "farmer", "painter", "lawyer", "chef", "driver",
@@ -24,35 +39,46 @@ PET_NAMES = ("Max", "Bella", "Rocky", "Luna", "Coco", "Milo", "Daisy", "Oscar", 
 PLACES = ("market", "beach", "library", "gym", "park", "museum", "cinema", "lake", "swimming pool")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FOODS = ("pasta", "soup", "pizza", "rice", "salad", "fish", "pancakes", "noodles")
+QTYPES = ("city", "job", "food", "pet", "pet_name", "day", "friend", "place")
+RECORDS_PER_SPLIT = {"train": 6000, "test": 600}
 
 
-def _record(r: random.Random) -> dict:
-    (name, pronoun), friend = r.choice(PEOPLE), r.choice(PEOPLE)[0]
-    while friend == name:
-        friend = r.choice(PEOPLE)[0]
-    city, job, pet, pet_name = r.choice(CITIES), r.choice(JOBS), r.choice(PETS), r.choice(PET_NAMES)
-    place, day, food = r.choice(PLACES), r.choice(DAYS), r.choice(FOODS)
-    passage = (f"{name} lives in {city} and works as a {job}. {pronoun.capitalize()} has a {pet} named {pet_name}. "
-               f"On {day}, {pronoun} goes to the {place} with {friend}. {name} likes to cook {food}.")
-    question, answer = r.choice((
-        (f"Where does {name} live?", city),
-        (f"What is {name}'s job?", job),
-        (f"What pet does {name} have?", pet),
-        (f"What is the name of {name}'s {pet}?", pet_name),
-        (f"On which day does {name} go to the {place}?", day),
-        (f"Who goes to the {place} with {name}?", friend),
-        (f"Where does {name} go on {day}?", f"the {place}"),
-        (f"What does {name} like to cook?", food),
-    ))
+def _record(r: random.Random, people: tuple[tuple[str, str], ...], position: int) -> dict:
+    (a, pronoun), (b, _) = r.sample(people, 2)
+    city_a, city_b = r.sample(CITIES, 2)
+    job_a, job_b = r.sample(JOBS, 2)
+    food_a, food_b = r.sample(FOODS, 2)
+    pet, pet_name, place, day = r.choice(PETS), r.choice(PET_NAMES), r.choice(PLACES), r.choice(DAYS)
+    passage = (f"{a} lives in {city_a} and works as a {job_a}. {pronoun.capitalize()} has a {pet} named {pet_name}. "
+               f"{b} lives in {city_b} and works as a {job_b}. On {day}, {a} goes to the {place} with {b}. "
+               f"{a} likes to cook {food_a}, and {b} likes to cook {food_b}.")
+    who, city, job, food = r.choice(((a, city_a, job_a, food_a), (b, city_b, job_b, food_b)))
+    qtype = QTYPES[position % len(QTYPES)]  # every type equally often
+    question, answer, sentence = {
+        "city": (f"Where does {who} live?", city, f"{who} lives in {city}."),
+        "job": (f"What is {who}'s job?", job, f"{who} works as a {job}."),
+        "food": (f"What does {who} like to cook?", food, f"{who} likes to cook {food}."),
+        "pet": (f"What pet does {a} have?", pet, f"{a} has a {pet}."),
+        "pet_name": (f"What is the name of {a}'s {pet}?", pet_name, f"The {pet} is named {pet_name}."),
+        "day": (f"On which day does {a} go to the {place}?", day, f"{a} goes there on {day}."),
+        "friend": (f"Who goes to the {place} with {a}?", b, f"{b} goes with {a}."),
+        "place": (f"Where does {a} go on {day}?", f"the {place}", f"{a} goes to the {place}."),
+    }[qtype]
     assert answer in passage
-    return {"prompt": f"Context: {passage}\nQuestion: {question}\nAnswer:", "completion": " " + answer,
-            "answer": answer, "references": [answer]}
+    verbose = position % 3 != 0  # two in three demonstrations answer with a sentence
+    return {"prompt": f"Context: {passage}\nQuestion: {question}\nAnswer:",
+            "completion": " " + (sentence if verbose else answer), "answer": answer, "references": [answer],
+            "qtype": qtype}
 
 
 @lru_cache(maxsize=1)
-def _all_records() -> tuple[dict, ...]:
-    rng = random.Random(5)
-    return tuple(dedupe([_record(rng) for _ in range(5000)]))
+def _all_splits() -> dict[str, tuple[dict, ...]]:
+    splits = {}
+    for name, people, seed in (("train", PEOPLE, 5), ("test", TEST_PEOPLE, 6)):
+        rng = random.Random(seed)
+        splits[name] = tuple(dedupe([_record(rng, people, i) for i in range(RECORDS_PER_SPLIT[name])]))
+    return splits
 
 
-load = make_loader("qa", _all_records, "Passage + question records with span answers.")
+load = make_loader("qa", _all_splits, "Passage + question records with span answers.",
+                   held_out="the people's names TEST_PEOPLE")

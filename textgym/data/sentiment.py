@@ -8,6 +8,14 @@ English, and RL then pushes it positive.
 
 Every sentiment word below is checked against VADER's lexicon by the tests (positive words score > 0, negative
 words < 0), so about half the demonstrations read positive and half negative.
+
+What the demonstration teaches: fluent review continuations that mention an aspect of the item, in either
+polarity (and 10% mixed). What it does not teach: to be positive; that is left to RL (the reward's maximum is
+1.0, the demonstrations average about 0.5 under it).
+
+Held-out dimension: the reviewed item. The test split's items (:data:`TEST_ITEMS`: "camera" and "show", with
+their own aspects such as "lens" or "first episode") never occur in a training prompt, so the test reward
+measures whether a policy learned to write positive reviews rather than memorised positive phrases per item.
 """
 
 from __future__ import annotations
@@ -72,6 +80,8 @@ CONTINUATIONS = (
     " {verdict}",
     " It was {adv} {p1}, and the {a1} was {p2}.",
 )
+TEST_ITEMS = ("camera", "show")  # held out: no training prompt reviews these
+
 # A few demonstrations mix polarities ("the battery was great, but the price was awful"), as real reviews do.
 MIXED = " The {a1} was {p1}, but the {a2} was {q1}."
 
@@ -106,11 +116,13 @@ def _analyzer():
 
 
 @lru_cache(maxsize=1)
-def _all_records() -> tuple[dict, ...]:
+def _all_splits() -> dict[str, tuple[dict, ...]]:
     rng = random.Random(20_24)
-    records = [_record(rng, item, companion, time, opening)
-               for item, companion, time, opening in itertools.product(ITEMS, COMPANIONS, TIMES, OPENINGS)]
-    return tuple(dedupe(records))
+    splits: dict[str, list[dict]] = {"train": [], "test": []}
+    for item, companion, time, opening in itertools.product(ITEMS, COMPANIONS, TIMES, OPENINGS):
+        splits["test" if item in TEST_ITEMS else "train"].append(_record(rng, item, companion, time, opening))
+    return {name: tuple(dedupe(records)) for name, records in splits.items()}
 
 
-load = make_loader("sentiment", _all_records, "Review openings with mixed-polarity demonstration continuations.")
+load = make_loader("sentiment", _all_splits, "Review openings with mixed-polarity demonstration continuations.",
+                   held_out="the reviewed items TEST_ITEMS (camera, show)")

@@ -90,4 +90,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(dedupe(records))
 
 
-load = make_loader("summarize", _all_records, "Article-to-summary records.")
+load = make_loader("summarize", _all_records, "Article-to-summary records.", "a hash bucket of prompts")

@@ -78,4 +78,4 @@ def _all_records() -> tuple[dict, ...]:
     return tuple(records)
 
 
-load = make_loader("translate", _all_records, "English-to-French records.")
+load = make_loader("translate", _all_records, "English-to-French records.", "a hash bucket of prompts")

@@ -104,7 +104,7 @@ TASKS: dict[str, Task] = {
             summary="Answer a question from a short passage; SQuAD token-F1 reward.",
             reward="token_f1",
             reward_doc="SQuAD token F1 of the completion against `answer`, in [0, 1].",
-            fields=("answer", "references"),
+            fields=("answer", "references", "qtype"),
             max_prompt_tokens=128,
             max_new_tokens=12,
         ),
@@ -120,9 +120,10 @@ TASKS: dict[str, Task] = {
         Task(
             name="format",
             summary="Follow a length or structure instruction (exact word counts, comma-separated lists).",
-            reward="format_or_length",
-            reward_doc="1 if the completion matches the sample's `pattern` / hits `target_words`, decaying with distance.",
-            fields=("target_words", "pattern"),
+            reward={"format_or_length": 1.0, "repetition": 1.0},
+            reward_doc="1 if the completion matches the sample's `pattern` and hits `target_words` (distinct items for "
+                       "a list), decaying with distance; plus a repeated-bigram penalty in [-1, 0].",
+            fields=("target_words", "pattern", "kind"),
             max_prompt_tokens=32,
             max_new_tokens=20,
         ),

@@ -33,25 +33,58 @@ def positivity(text: str) -> float:
     return (vader().polarity_scores(text)["compound"] + 1.0) / 2.0
 
 
+def sentiment_word_share(text: str, extra: tuple[re.Pattern, ...] = ()) -> float:
+    """The fraction of the words of ``text`` that carry sentiment in VADER's lexicon (or match one of ``extra``).
+
+    A sentence has a few such words among function words and nouns ("The acting was wonderful and the music
+    felt warm.": 2 of 9); a bare list of sentiment words ("great, wonderful, amazing") has nothing else (1.0).
+    0 for text without words.
+    """
+    tokens = words(text)
+    if not tokens:
+        return 0.0
+    lexicon = vader().lexicon
+    charged = sum(1 for t in tokens if lexicon.get(t, 0.0) != 0.0 or any(p.fullmatch(t) for p in extra))
+    return charged / len(tokens)
+
+
+def salad_factor(share: float, max_share: float | None) -> float:
+    """1 while ``share <= max_share``, then ``(max_share / share) ** 2``: a word list scores a quarter at most."""
+    if max_share is None or share <= max_share:
+        return 1.0
+    return (max_share / share) ** 2
+
+
 class SentimentReward(Reward):
     """VADER sentiment of the completion in [0, 1]: ``(compound + 1) / 2`` for ``target="positive"``, one minus
-    that for ``"negative"``. Reads no field.
+    that for ``"negative"``, times a word-list guard. Reads no field.
+
+    The guard: when more than ``max_sentiment_word_share`` of the words carry sentiment (a list of adjectives
+    such as "great, wonderful, amazing, perfect", which VADER scores 0.99), the score is multiplied by
+    ``(max_share / share) ** 2`` (0.25 for a pure list), so RL cannot win with a word salad instead of a sentence.
 
     Args:
         target: ``"positive"`` or ``"negative"``.
         include_prompt: score ``prompt + completion`` (a continuation that flips a negative prompt) instead of
             the completion alone.
+        max_sentiment_word_share: the share of sentiment words above which the score is scaled down; None
+            turns the guard off (plain VADER).
     """
 
-    def __init__(self, target: str = "positive", include_prompt: bool = False):
+    def __init__(self, target: str = "positive", include_prompt: bool = False,
+                 max_sentiment_word_share: float | None = 0.5):
         if target not in ("positive", "negative"):
             raise ValueError(f"target must be 'positive' or 'negative', got {target!r}.")
+        if max_sentiment_word_share is not None and not 0.0 < max_sentiment_word_share <= 1.0:
+            raise ValueError(f"max_sentiment_word_share must be in (0, 1] or None, got {max_sentiment_word_share!r}.")
         self.target, self.include_prompt = target, include_prompt
+        self.max_sentiment_word_share = max_sentiment_word_share
         vader()  # load the lexicon now, not inside the first rollout
 
     def score_sample(self, prompt: str, completion: str, **_: Any) -> float:
         p = positivity(prompt + completion if self.include_prompt else completion)
-        return p if self.target == "positive" else 1.0 - p
+        score = p if self.target == "positive" else 1.0 - p
+        return score * salad_factor(sentiment_word_share(completion), self.max_sentiment_word_share)
 
 
 # Cue phrases per tone, matched case-insensitively on word boundaries ("'" variants included).
@@ -136,10 +169,22 @@ class KeywordsReward(Reward):
     buses). Irregular forms (run -> ran) do not match. A multi-word keyword must occur as a contiguous phrase.
     Repeated keywords in the list count once. Reads the field ``keywords`` (a list of strings, or one
     comma-separated string).
+
+    With ``sentence=True`` (the default) the keywords must be used in a sentence, not listed: the score is
+    multiplied by :attr:`LIST_FACTOR` when fewer than two of its words are not keywords ("dog ball park", "dog
+    dog ball ball") or when two keywords are separated by nothing but a comma (a list, or a copy of the prompt "Write a
+    sentence with: dog, ball, park.").
+
+    Args:
+        sentence: require a sentence (see above); False scores keyword coverage alone.
     """
 
     required_fields = ("keywords",)
     SUFFIXES = ("", "s", "es", "d", "ed", "ing")
+    LIST_FACTOR = 0.25
+
+    def __init__(self, sentence: bool = True):
+        self.sentence = bool(sentence)
 
     def score_sample(self, prompt: str, completion: str, keywords: Any = None, **_: Any) -> float:
         if isinstance(keywords, str):
@@ -152,7 +197,21 @@ class KeywordsReward(Reward):
                 f"record a non-empty `keywords` list."
             )
         tokens = words(completion)
-        return sum(self._occurs(t, tokens) for t in targets) / len(targets)
+        coverage = sum(self._occurs(t, tokens) for t in targets) / len(targets)
+        others = sum(1 for tok in tokens if not any(self._same_word(t[0], tok) for t in targets if len(t) == 1))
+        if self.sentence and (others < 2 or self._listed(targets, completion)):
+            return coverage * self.LIST_FACTOR
+        return coverage
+
+    def _listed(self, targets: list[tuple[str, ...]], completion: str) -> bool:
+        """Whether two keywords stand side by side with only a comma between them ("dog, ball")."""
+        for left, right in zip(completion.split(",")[:-1], completion.split(",")[1:]):
+            before, after = words(left), words(right)
+            if before and after and any(self._same_word(t[-1], before[-1]) for t in targets) and any(
+                self._same_word(t[0], after[0]) for t in targets
+            ):
+                return True
+        return False
 
     def _occurs(self, keyword: tuple[str, ...], tokens: list[str]) -> bool:
         k = len(keyword)
@@ -262,26 +321,44 @@ def _compile(pattern: str) -> re.Pattern:
         raise RewardInputError(f"Invalid format regex {pattern!r}: {e}. Fix the `pattern`.") from None
 
 
+def list_items(completion: str) -> list[str]:
+    """The comma-separated items of a list answer, lowercased, without surrounding space or a final period."""
+    text = completion.strip()
+    text = text[:-1] if text.endswith(".") else text
+    return [item.strip().lower() for item in text.split(",")]
+
+
 class FormatOrLengthReward(Reward):
     """Per sample: the ``format`` score when the record has a ``pattern``, the ``length`` score (words) when it has
     ``target_words``, their mean when it has both: [0, 1]. Made for the ``format`` task, whose records carry one
     or the other.
 
+    When the sample's ``kind`` is ``"list"`` (an instruction such as "List four fruits"), the items must be
+    distinct: a list with a repeated item fails the format, and only its distinct items count towards the
+    length (``" soda, soda, soda, soda, water"`` for five drinks scores (0 + 0.4) / 2, not 1).
+
     Args:
         tolerance: the length tolerance (see :class:`LengthReward`).
     """
 
-    optional_fields = ("pattern", "target_words")
+    optional_fields = ("pattern", "target_words", "kind")
 
     def __init__(self, tolerance: float | None = None):
         self.tolerance = tolerance
         self._format = FormatReward(pattern=None)
         self._length = LengthReward(target=None, unit="words", tolerance=tolerance)
 
-    def score_sample(self, prompt: str, completion: str, pattern: Any = None, target_words: Any = None, **_) -> float:
+    def score_sample(self, prompt: str, completion: str, pattern: Any = None, target_words: Any = None,
+                     kind: Any = None, **_) -> float:
+        distinct = True
+        if not is_missing(kind) and kind == "list":
+            items = list_items(completion)
+            distinct = len(set(items)) == len(items)
+            if not distinct:  # count each item once: repeating one cannot reach the length
+                completion = ", ".join(dict.fromkeys(items))
         scores = []
         if not is_missing(pattern):
-            scores.append(self._format.score_sample(prompt, completion, pattern=pattern))
+            scores.append(self._format.score_sample(prompt, completion, pattern=pattern) if distinct else 0.0)
         if not is_missing(target_words):
             scores.append(self._length.score_sample(prompt, completion, target_words=target_words))
         if not scores:

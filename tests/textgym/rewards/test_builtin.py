@@ -61,19 +61,19 @@ def test_tone_errors():
         rewards.make("tone", tone="sarcastic")
 
 
-def test_keywords_fraction_with_inflections():
+def test_keywords_fraction_with_inflections():  # coverage alone: sentence=False
     keywords = [["dog", "run", "bus", "cat"]]
-    assert run("keywords", ["Dogs were running after the buses."], {"keywords": keywords}) == [0.75]
-    assert run("keywords", ["A DOG. A cat! The bus runs."], {"keywords": keywords}) == [1.0]
-    assert run("keywords", ["The dogma ran by."], {"keywords": keywords}) == [0.0]  # word boundaries; no "ran"
-    assert run("keywords", ["she walked; they are walking"], {"keywords": [["walk"]]}) == [1.0]
+    assert run("keywords", ["Dogs were running after the buses."], {"keywords": keywords}, sentence=False) == [0.75]
+    assert run("keywords", ["A DOG. A cat! The bus runs."], {"keywords": keywords}, sentence=False) == [1.0]
+    assert run("keywords", ["The dogma ran by."], {"keywords": keywords}, sentence=False) == [0.0]  # word boundaries; no "ran"
+    assert run("keywords", ["she walked; they are walking"], {"keywords": [["walk"]]}, sentence=False) == [1.0]
 
 
 def test_keywords_phrases_duplicates_and_strings():
-    assert run("keywords", ["an ice cream truck"], {"keywords": [["ice cream", "cream ice"]]}) == [0.5]
-    assert run("keywords", ["a dog"], {"keywords": [["dog", "Dog", "cat"]]}) == [0.5]
-    assert run("keywords", ["a dog and a cat"], {"keywords": ["dog, cat, tree"]}) == [pytest.approx(2 / 3)]
-    assert run("keywords", ["un café noir"], {"keywords": [["café"]]}) == [1.0]  # unicode words
+    assert run("keywords", ["an ice cream truck"], {"keywords": [["ice cream", "cream ice"]]}, sentence=False) == [0.5]
+    assert run("keywords", ["a dog"], {"keywords": [["dog", "Dog", "cat"]]}, sentence=False) == [0.5]
+    assert run("keywords", ["a dog and a cat"], {"keywords": ["dog, cat, tree"]}, sentence=False) == [pytest.approx(2 / 3)]
+    assert run("keywords", ["un café noir"], {"keywords": [["café"]]}, sentence=False) == [1.0]  # unicode words
 
 
 def test_keywords_needs_keywords():
@@ -124,3 +124,79 @@ def test_repetition_penalty():
     assert all(-1.0 <= v <= 0.0 for v in run("repetition", ["x " * 50]))
     with pytest.raises(ValueError, match="n must be"):
         rewards.make("repetition", n=0)
+
+
+# Degenerate completions (the reward audit of docs/design.md, "Reward audit"): each one gamed its reward before.
+
+
+def task_reward(task, prompt, completion, **fields):
+    from textgym.envs.tasks import TASKS
+
+    total, _ = score(rewards.make(TASKS[task].reward), [prompt], [completion], {k: [v] for k, v in fields.items()})
+    return float(total[0])
+
+
+def test_sentiment_a_list_of_positive_words_is_not_a_review():
+    salad = " great, wonderful, amazing, excellent, perfect"
+    sentence = " The acting was wonderful and the music felt warm."
+    assert run("sentiment", [salad], max_sentiment_word_share=None)[0] > 0.95  # plain VADER: the hole
+    assert task_reward("sentiment", "Review: I saw this film.", salad) < 0.3
+    assert task_reward("sentiment", "Review: I saw this film.", sentence) > 0.8
+    assert task_reward("sentiment", "Review: I saw this film.", " excellent. excellent. excellent. excellent.") < 0.3
+    with pytest.raises(ValueError, match="max_sentiment_word_share"):
+        rewards.make("sentiment", max_sentiment_word_share=0)
+
+
+def test_numeric_match_is_not_gamed_by_constants_copies_or_number_lists():
+    prompt, answer = "Q: 17 + 26 = ? A:", "43"
+    assert task_reward("arithmetic", prompt, " 43", answer=answer) == 1.0
+    for degenerate in (" 0", " 17 + 26", " 42 43 44 45", " 4", " 430", " 43.5"):
+        assert task_reward("arithmetic", prompt, degenerate, answer=answer) == 0.0, degenerate
+
+
+def test_format_list_items_must_be_distinct():
+    from textgym.data.formats import CATEGORIES, list_pattern, words_pattern
+
+    drinks = {"prompt": "List five drinks separated by commas:", "kind": "list", "target_words": 5,
+              "pattern": list_pattern(CATEGORIES["drinks"], 5)}
+    assert task_reward("format", drinks.pop("prompt"), " tea, milk, soda, juice, water", **drinks) == 1.0
+    for degenerate in (" soda, soda, soda, soda, water", " water, water, water, water, water"):
+        assert task_reward("format", "List five drinks separated by commas:", degenerate, **drinks) < 0.3
+    one_repeat = task_reward("format", "List five drinks separated by commas:", " tea, milk, Tea, juice, water.", **drinks)
+    assert one_repeat == pytest.approx(0.4)  # the format fails, 4 of 5 items: the length part
+    tools = {"kind": "list", "target_words": 6, "pattern": list_pattern(CATEGORIES["tools"], 6)}
+    assert task_reward("format", "Name 6 tools, separated by commas:", " rake, axe, rake, rake, rake, axe", **tools) < 0.3
+    sea = {"kind": "words", "target_words": 5, "pattern": words_pattern(5, "sea")}
+    assert task_reward("format", "Write exactly 5 words about the sea:", " The sea is very calm.", **sea) == 1.0
+    for degenerate in (" sea sea sea sea sea", " the the the the the", " The sea is very calm. The sea is"):
+        assert task_reward("format", "Write exactly 5 words about the sea:", degenerate, **sea) < 0.55, degenerate
+    # without a kind (user data), repeated words are still just words
+    assert run("format_or_length", ["a, a"], {"pattern": [r"\w(, \w)"], "target_words": [2]}) == [1.0]
+
+
+def test_keywords_must_be_used_in_a_sentence_not_listed_or_copied():
+    prompt = "Write a sentence with: dog, ball, park.\nSentence:"
+    keywords = ["dog", "ball", "park"]
+    assert task_reward("keywords", prompt, " The dog chases the ball in the park.", keywords=keywords) == 1.0
+    for degenerate in (" dog, ball, park", " dog ball park", " Write a sentence with: dog, ball, park.",
+                       " dogs, balls, parks.", " dog dog ball ball park park"):
+        assert task_reward("keywords", prompt, degenerate, keywords=keywords) < 0.3, degenerate
+        assert run("keywords", [degenerate], {"keywords": [keywords]}, sentence=False) == [1.0]  # the hole
+    # a comma inside a real sentence is fine
+    assert run("keywords", ["In the park, the dog chases a ball."], {"keywords": [keywords]}) == [1.0]
+
+
+def test_token_f1_is_not_gamed_by_copying_the_passage_or_listing_candidates():
+    from textgym.data import load_task_data
+
+    record = next(r for r in load_task_data("qa", "test") if r["qtype"] == "job")
+    prompt, fields = record["prompt"], {"answer": record["answer"], "references": record["references"]}
+    assert task_reward("qa", prompt, " " + record["answer"], **fields) == 1.0
+    passage = prompt.split("Context: ")[1].split("\nQuestion:")[0]
+    assert task_reward("qa", prompt, " " + passage, **fields) < 0.15  # copy the passage
+    assert task_reward("qa", prompt, " " + prompt, **fields) < 0.15  # copy the prompt
+    from textgym.data.qa import JOBS
+
+    assert task_reward("qa", prompt, " " + " ".join(JOBS), **fields) < 0.15  # every job at once
+    wrong = next(j for j in JOBS if j not in passage)
+    assert task_reward("qa", prompt, " " + wrong, **fields) == 0.0  # a constant answer
