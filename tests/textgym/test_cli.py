@@ -169,6 +169,47 @@ def test_eval_names_a_collapsed_policy(trained_run, tmp_path, capsys):
     assert healthy["collapsed"] is False and "reference" not in healthy
 
 
+def _eval(capsys, *argv) -> dict:
+    main(["eval", *argv])
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{") :])
+
+
+def test_eval_flags_change_what_is_measured(trained_run, capsys):
+    run = str(trained_run)
+    base = _eval(capsys, run, "--episodes", "8", "--no-compare", "--seed", "0")
+    assert _eval(capsys, run, "--episodes", "8", "--no-compare", "--seed", "0") == base  # --seed: reproducible
+    assert _eval(capsys, run, "--episodes", "8", "--no-compare", "--seed", "1") != base
+    assert _eval(capsys, run, "--episodes", "4", "--no-compare")["num_episodes"] == 4
+    train_split = _eval(capsys, run, "--episodes", "8", "--no-compare", "--split", "train")
+    assert train_split != base and train_split["num_episodes"] == 8
+    # --reference: the policy itself as the reference makes the KL exactly 0 (the run's warm start does not).
+    own = _eval(capsys, run, "--episodes", "8", "--no-compare", "--reference", str(trained_run / "final" / "policy"))
+    assert own["kl_to_reference"] == pytest.approx(0.0, abs=1e-5) and abs(base["kl_to_reference"]) > 1e-4
+    # --env: the same model scored by another task's reward (arithmetic's numeric match: nothing right).
+    assert _eval(capsys, run, "--episodes", "8", "--no-compare", "--env", "textgym/Arithmetic-v0")["reward_mean"] == 0.0
+
+
+def test_sft_flags_change_the_trained_model(tmp_path):
+    from safetensors.torch import load_file
+
+    text = tmp_path / "lines.txt"
+    text.write_text("\n".join(["the film was great fun", "a lovely and warm story", "I liked it a lot"] * 5))
+
+    def weights(name, *flags):
+        main(["sft", "--text-file", str(text), "--output-dir", str(tmp_path / name), "--steps", "2", *flags])
+        return load_file(str(tmp_path / name / "model.safetensors"))
+
+    def same(a, b):
+        return all((a[k] == b[k]).all() for k in a)
+
+    base = weights("base")
+    assert same(weights("again"), base)
+    for name, flags in (("steps", ["--steps", "3"]), ("lr", ["--learning-rate", "1e-2"]),
+                        ("batch", ["--batch-size", "2"]), ("seed", ["--seed", "1"])):
+        assert not same(weights(name, *flags), base), flags
+
+
 def test_sft_on_a_text_file_saves_a_model_dir(tmp_path):
     text = tmp_path / "lines.txt"
     text.write_text("\n".join(["the film was great fun", "a lovely and warm story", "I liked it a lot"] * 5))
