@@ -42,6 +42,7 @@ from agents.ppo.checkpoint import STATE_JSON, preserved_rng
 from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
+from agents.run_directory import finished_message
 from textgym.config import load_config, save_config, validate_config
 
 SAMPLE_PROMPTS = 4  # before/after generations shown by `textgym train`
@@ -231,6 +232,11 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     say = print if main else (lambda *a, **k: None)
     run_dir = Path(args.resume or config.get("output_dir") or Path("runs") / f"{name}-seed{config['seed']}")
     config["output_dir"] = str(run_dir)
+    total = int(config.get("total_timesteps", 20_000))
+    if args.resume and (finished := finished_message(run_dir, total)):
+        say(finished)  # before anything is written: a finished run's final/, config and checkpoint stay as they are
+        leave_torchrun(job)
+        return None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
@@ -268,16 +274,20 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     say(f"Before RL: mean reward {before_eval['reward_mean']:.3f} on {before_eval['num_episodes']} test prompts")
 
     start = time.perf_counter()
-    total = int(config.get("total_timesteps", 20_000))
-    remaining = max(total - algo.num_timesteps, 1) if resuming else total
+    # A resumed run trains only the steps it still lacks: none when it was stopped after its last checkpoint
+    # but before final/ was written (then only final/ is written).
+    remaining = total - algo.num_timesteps if resuming else total
+    if remaining <= 0:
+        say(f"{checkpoint} already holds {algo.num_timesteps} of {total} timesteps: no training left; writing final/.")
     try:
-        algo.learn(
-            remaining,
-            callback=CheckpointCallback(run_dir, every=int(config.get("checkpoint_every", 5))),
-            progress_bar=not getattr(args, "no_progress", False),
-            reset_num_timesteps=not resuming,
-            checkpoint_path=str(checkpoint),
-        )
+        if remaining > 0:
+            algo.learn(
+                remaining,
+                callback=CheckpointCallback(run_dir, every=int(config.get("checkpoint_every", 5))),
+                progress_bar=not getattr(args, "no_progress", False),
+                reset_num_timesteps=not resuming,
+                checkpoint_path=str(checkpoint),
+            )
     except TrainingInterrupted as stop:
         say(
             f"\nTraining stopped by {stop.signal_name} after iteration {algo.iteration} ({algo.num_timesteps} of "

@@ -1,0 +1,96 @@
+"""``textgym train``'s run directory: finished runs, interrupted ones, locks and existing directories."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from textgym.cli import main
+
+TINY = ["model_size=tiny", "num_envs=8", "total_timesteps=200", "eval_episodes=8", "sft.steps=3", "sft.batch_size=8",
+        "checkpoint_every=1"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TEXTGYM_CACHE", str(tmp_path_factory.getbasetemp() / "commands-cache"))
+
+
+def digest(directory: Path) -> dict[str, str]:
+    """sha256 of every file under ``directory`` (a run's final/ or checkpoint), by relative path."""
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def timesteps(directory: Path) -> int:
+    return json.loads((directory / "token_ppo.json").read_text())["num_timesteps"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("TEXTGYM_CACHE", str(tmp_path_factory.getbasetemp() / "commands-cache"))
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    main(["train", *TINY, "--output-dir", str(run_dir), "--no-progress"])
+    return run_dir
+
+
+# ---------------------------------------------------------------------------------------------- item 1: finished runs
+def test_resume_of_a_finished_run_says_so_and_touches_nothing(finished_run, capsys):
+    final, checkpoint = digest(finished_run / "final"), digest(finished_run / "checkpoints" / "last")
+    config = (finished_run / "config.yaml").read_text()
+    capsys.readouterr()
+    main(["train", "--resume", str(finished_run), "--no-progress"])
+    out = capsys.readouterr().out
+    done = timesteps(finished_run / "final")
+    assert f"{finished_run} is finished: {done} of 200 timesteps" in out
+    assert "--total-timesteps" in out and "Resuming from" not in out
+    assert digest(finished_run / "final") == final and digest(finished_run / "checkpoints" / "last") == checkpoint
+    assert (finished_run / "config.yaml").read_text() == config
+
+
+def test_a_run_killed_before_final_completes_only_the_missing_steps(finished_run, tmp_path, monkeypatch, capsys):
+    # Killed after the checkpoint at the end of training, before final/ was written: nothing is left to train.
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    shutil.rmtree(run / "final")
+    ckpt = timesteps(run / "checkpoints" / "last")
+    main(["train", "--resume", str(run), "--no-progress"])
+    assert timesteps(run / "final") == ckpt == timesteps(finished_run / "final")
+    assert digest(run / "final" / "policy") == digest(finished_run / "final" / "policy")
+
+
+def test_a_run_killed_while_writing_final_resumes_from_its_last_checkpoint(finished_run, tmp_path, monkeypatch):
+    # Killed after learn() but before final/ was written: the last checkpoint is one iteration short.
+    import agents.commands as commands
+
+    run = tmp_path / "run"
+
+    def killed(self, path):
+        raise KeyboardInterrupt("killed while writing final/")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(commands.TokenPPO, "save", killed)
+        with pytest.raises(KeyboardInterrupt):
+            main(["train", *TINY, "--output-dir", str(run), "--no-progress"])
+    assert not (run / "final").exists() and timesteps(run / "checkpoints" / "last") < timesteps(finished_run / "final")
+    main(["train", "--resume", str(run), "--no-progress"])
+    assert timesteps(run / "final") == timesteps(finished_run / "final")
+    assert digest(run / "final" / "policy") == digest(finished_run / "final" / "policy")
+
+
+def test_a_finished_run_trains_longer_with_a_bigger_total(finished_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    longer = timesteps(finished_run / "final") + 1
+    main(["train", "--resume", str(run), "--total-timesteps", str(longer), "--no-progress"])
+    assert "Resuming from" in capsys.readouterr().out
+    assert timesteps(run / "final") >= longer
