@@ -20,6 +20,7 @@ directory behind::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -42,7 +43,7 @@ from agents.ppo.checkpoint import STATE_JSON, preserved_rng
 from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
-from agents.run_directory import finished_message
+from agents.run_directory import finished_message, lock_run_directory
 from textgym.config import load_config, save_config, validate_config
 
 SAMPLE_PROMPTS = 4  # before/after generations shown by `textgym train`
@@ -219,7 +220,13 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
 
 def train(args: argparse.Namespace) -> dict[str, Any] | None:
     """``textgym train``: warm start, TokenPPO, run directory. Returns the before/after summary (``None`` on
-    ranks other than 0 under ``torchrun``)."""
+    ranks other than 0 under ``torchrun``, and for a finished run). The run directory is locked while it runs
+    (``agents.run_directory``): a second ``textgym train`` into it is refused at once."""
+    with contextlib.ExitStack() as held:  # the run directory's lock, released however train ends
+        return _train(args, held)
+
+
+def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, Any] | None:
     from stable_baselines3.common.logger import configure
 
     from textgym.plotting import plot_training_curves
@@ -232,6 +239,8 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     say = print if main else (lambda *a, **k: None)
     run_dir = Path(args.resume or config.get("output_dir") or Path("runs") / f"{name}-seed{config['seed']}")
     config["output_dir"] = str(run_dir)
+    if main:
+        held.enter_context(lock_run_directory(run_dir))  # first: nothing is read or written unlocked
     total = int(config.get("total_timesteps", 20_000))
     if args.resume and (finished := finished_message(run_dir, total)):
         say(finished)  # before anything is written: a finished run's final/, config and checkpoint stay as they are

@@ -94,3 +94,59 @@ def test_a_finished_run_trains_longer_with_a_bigger_total(finished_run, tmp_path
     main(["train", "--resume", str(run), "--total-timesteps", str(longer), "--no-progress"])
     assert "Resuming from" in capsys.readouterr().out
     assert timesteps(run / "final") >= longer
+
+
+# ---------------------------------------------------------------------------------------------- item 3: the lock
+HOLD_LOCK = """
+import sys, time
+from agents.run_directory import lock_run_directory
+held = lock_run_directory(sys.argv[1])
+held.__enter__()
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def hold_lock(run_dir: Path):
+    """Another process holding ``run_dir``'s lock (as a running `textgym train` does)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_train_into_a_run_directory_in_use_is_refused_naming_the_holder(tmp_path, capsys):
+    import socket
+
+    run = tmp_path / "run"
+    holder = hold_lock(run)
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(["train", *TINY, "--output-dir", str(run), "--no-progress"])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"{run} is in use by another textgym train (pid {holder.pid} on {socket.gethostname()}, started " in err
+        assert not (run / "config.yaml").exists()  # refused before anything was written
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    from agents.run_directory import LOCK_FILE, lock_run_directory
+
+    run = tmp_path / "run"
+    holder = hold_lock(run)
+    holder.kill()  # SIGKILL: no cleanup, the lock file stays behind
+    holder.wait()
+    assert (run / LOCK_FILE).is_file()
+    with lock_run_directory(run):
+        import json as json_module
+        import os
+
+        assert json_module.loads((run / LOCK_FILE).read_text())["pid"] == os.getpid()
+    with lock_run_directory(run):  # released on exit: the next command takes it
+        pass
