@@ -43,7 +43,7 @@ from agents.ppo.checkpoint import STATE_JSON, preserved_rng
 from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
-from agents.run_directory import finished_message, lock_run_directory
+from agents.run_directory import claim_for_new_run, finished_message, lock_run_directory
 from textgym.config import load_config, save_config, validate_config
 
 SAMPLE_PROMPTS = 4  # before/after generations shown by `textgym train`
@@ -201,6 +201,8 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
     if args.resume:
         from textgym.cli import UsageError
 
+        if getattr(args, "overwrite", False):
+            raise UsageError("--overwrite starts the run again; --resume continues it: pass one of them.")
         resolved = Path(args.resume) / "config.yaml"
         if not resolved.is_file():
             what = "does not exist" if not Path(args.resume).exists() else "is not a run directory (it has no config.yaml)"
@@ -246,6 +248,8 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
         say(finished)  # before anything is written: a finished run's final/, config and checkpoint stay as they are
         leave_torchrun(job)
         return None
+    if main and not args.resume:
+        claim_for_new_run(run_dir, overwrite=getattr(args, "overwrite", False), log=say)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")

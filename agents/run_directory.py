@@ -1,8 +1,9 @@
 """``textgym train``'s run directory: is the run finished, who holds it, may it be written.
 
 A run directory holds one run. These helpers decide, before anything is written into it, whether a command
-may go on: one process at a time holds it (:func:`lock_run_directory`), and a finished run is left as it is
-(:func:`finished_message`).
+may go on: one process at a time holds it (:func:`lock_run_directory`), a finished run is left as it is
+(:func:`finished_message`), and a new run never lands silently on an old one (:func:`claim_for_new_run`:
+refused, or with ``--overwrite`` the old run's files are removed first so that no log of it stays mixed in).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import datetime
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Iterator
@@ -91,3 +93,36 @@ def finished_message(run_dir: Path, total_timesteps: int) -> str | None:
         f"(final/ is left as it is). To train it longer, pass a bigger total: "
         f"textgym train --resume {run_dir} --total-timesteps {max(2 * total_timesteps, done + 1)}"
     )
+
+
+#: What ``textgym train`` writes into a run directory (plus SB3's ``events.out.tfevents*`` files): an existing
+#: directory holding any of them holds a run. Anything else in it is the user's and is never removed.
+RUN_FILES = ("config.yaml", "progress.csv", "samples.json", "curves.png", "checkpoints", "final", "reference", "tb")
+
+
+def run_files(run_dir: Path) -> list[Path]:
+    """The files and directories of a run in ``run_dir`` (empty: no run there)."""
+    run_dir = Path(run_dir)
+    return [run_dir / name for name in RUN_FILES if (run_dir / name).exists()] + sorted(run_dir.glob("events.out.tfevents*"))
+
+
+def claim_for_new_run(run_dir: Path, overwrite: bool, log=print) -> None:
+    """Make ``run_dir`` ready for a run that starts from the beginning.
+
+    Raises:
+        RunDirectoryError: ``run_dir`` holds a run and ``overwrite`` is false (the message points at
+            ``--resume`` and ``--overwrite``).
+    """
+    found = run_files(run_dir)
+    if not found:
+        return
+    if not overwrite:
+        names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in found[:6]) + (" ..." if len(found) > 6 else "")
+        raise RunDirectoryError(
+            f"{run_dir} already holds a run ({names}). Continue it with `textgym train --resume {run_dir}`, "
+            f"start it again with --overwrite (deletes its final model, checkpoints and logs), or pass another "
+            "--output-dir."
+        )
+    for path in found:
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    log(f"--overwrite: removed the previous run in {run_dir} ({len(found)} entries: final/, checkpoints, logs).")

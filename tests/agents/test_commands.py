@@ -150,3 +150,42 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
         assert json_module.loads((run / LOCK_FILE).read_text())["pid"] == os.getpid()
     with lock_run_directory(run):  # released on exit: the next command takes it
         pass
+
+
+# ---------------------------------------------------------------------------------------------- item 4: existing runs
+def test_plain_train_into_an_existing_run_is_refused(finished_run, capsys):
+    final = digest(finished_run / "final")
+    with pytest.raises(SystemExit) as info:
+        main(["train", *TINY, "--output-dir", str(finished_run), "--no-progress"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{finished_run} already holds a run" in err
+    assert f"textgym train --resume {finished_run}" in err and "--overwrite" in err
+    assert digest(finished_run / "final") == final
+
+
+def test_overwrite_replaces_the_previous_run_without_mixing_its_logs(finished_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "notes.txt").write_text("mine")  # not a run file: left alone
+    main(["train", *TINY, "seed=1", "--output-dir", str(run), "--overwrite", "--no-progress"])
+    assert "--overwrite: removed the previous run" in capsys.readouterr().out
+    assert len(list(run.glob("events.out.tfevents*"))) == 1
+    assert "seed: 1" in (run / "config.yaml").read_text() and (run / "notes.txt").read_text() == "mine"
+    assert digest(run / "final" / "policy") != digest(finished_run / "final" / "policy")
+
+
+def test_overwrite_and_resume_together_are_refused(finished_run, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--resume", str(finished_run), "--overwrite"])
+    assert info.value.code == 2
+    assert "--overwrite starts the run again; --resume continues it: pass one of them" in capsys.readouterr().err
+
+
+def test_train_into_an_existing_empty_directory_is_fine(tmp_path):
+    run = tmp_path / "empty"
+    run.mkdir()
+    main(["train", *TINY, "--output-dir", str(run), "--no-progress"])
+    assert (run / "final" / "token_ppo.json").is_file()
