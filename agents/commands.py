@@ -55,14 +55,39 @@ def cache_dir() -> Path:
 
 
 def make_train_env(config: dict[str, Any], split: str = "train"):
-    """The vector env of a run: ``num_envs`` slots, autoreset disabled (one synchronised batch per rollout)."""
+    """The vector env of a run: ``num_envs`` slots, autoreset disabled (one synchronised batch per rollout), the
+    config's ``tokenizer`` (a local path; ``None``: the env's default)."""
     return gym.make_vec(
         config["env"],
         num_envs=config.get("num_envs", 16),
         autoreset_mode=AutoresetMode.DISABLED,
         split=split,
+        **_tokenizer_kwargs(config),
         **config.get("env_kwargs", {}),
     )
+
+
+def _tokenizer_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    return {"tokenizer": config["tokenizer"]} if config.get("tokenizer") is not None else {}
+
+
+def _check_tokenizer(config: dict[str, Any]) -> None:
+    """The top-level ``tokenizer`` must name a local path, and not contradict ``env_kwargs.tokenizer``."""
+    from textgym.config import ConfigError
+
+    tokenizer = config.get("tokenizer")
+    if tokenizer is None:
+        return
+    if config.get("env_kwargs", {}).get("tokenizer") not in (None, tokenizer):
+        raise ConfigError(
+            f"tokenizer: {tokenizer!r} and env_kwargs.tokenizer: {config['env_kwargs']['tokenizer']!r} disagree; set one of them."
+        )
+    if not Path(tokenizer).expanduser().exists():
+        raise ConfigError(
+            f"tokenizer: {tokenizer!r} does not exist. Give a local sentencepiece .model file, a directory written "
+            "by `textgym tokenizer train`, or a local Hugging Face tokenizer directory (or drop the key for the "
+            "default tokenizer)."
+        )
 
 
 def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache: bool = True) -> ActorCriticLM:
@@ -215,6 +240,7 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
             config[key] = getattr(args, flag)
     config.setdefault("seed", 0)
     validate_config(config, ppo_class=TokenPPO, sft_class=supervised_warm_start)
+    _check_tokenizer(config)
     if "env" not in config:
         raise SystemExit("The config names no env: add `env: textgym/<Task>-v0` or pass --env.")
     return config, name
@@ -379,7 +405,7 @@ def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, sp
     if (path / "token_ppo.json").is_file():  # a TokenPPO.save directory: its model is in policy/
         path = path / "policy"
     env_id = env_id or config.get("env", "textgym/Sentiment-v0")
-    env_kwargs = dict(config.get("env_kwargs", {}))
+    env_kwargs = {**_tokenizer_kwargs(config), **config.get("env_kwargs", {})}  # the run's tokenizer, if it set one
     if prompts is not None:
         env_kwargs.update(prompts=prompts, reward=lambda prompts, completions, **kw: [0.0] * len(completions))
     env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split, **env_kwargs)

@@ -189,3 +189,34 @@ def test_train_into_an_existing_empty_directory_is_fine(tmp_path):
     run.mkdir()
     main(["train", *TINY, "--output-dir", str(run), "--no-progress"])
     assert (run / "final" / "token_ppo.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------- item 5: tokenizer
+@pytest.fixture(scope="module")
+def small_tokenizer(tmp_path_factory):
+    """A 400-token sentencepiece tokenizer trained on the sentiment task's text (not the default one)."""
+    from textgym.data import load_task_data
+    from textgym.tokenizers import train_sentencepiece
+
+    directory = tmp_path_factory.mktemp("tokenizer")
+    train_sentencepiece([r["prompt"] + r["completion"] for r in load_task_data("sentiment")], directory, vocab_size=400)
+    return directory
+
+
+def test_the_tokenizer_config_key_is_used_for_training(small_tokenizer, tmp_path):
+    run = tmp_path / "run"
+    main(["train", *TINY, f"tokenizer={small_tokenizer}", "--output-dir", str(run), "--no-progress"])
+    policy_config = json.loads((run / "final" / "policy" / "config.json").read_text())
+    assert policy_config["vocab_size"] == 400
+    assert json.loads((run / "checkpoints" / "last" / "policy" / "config.json").read_text())["vocab_size"] == 400
+    assert main(["eval", str(run), "--episodes", "8"]) == 0  # eval rebuilds the env with the run's tokenizer
+
+
+def test_a_missing_tokenizer_path_is_a_clear_config_error(tmp_path, capsys):
+    missing = tmp_path / "no-such-tokenizer"
+    with pytest.raises(SystemExit) as info:
+        main(["train", *TINY, f"tokenizer={missing}", "--output-dir", str(tmp_path / "run"), "--no-progress"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"tokenizer: {str(missing)!r} does not exist" in err and "sentencepiece" in err
+    assert not (tmp_path / "run").exists()
