@@ -20,6 +20,7 @@ directory behind::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ from agents.ppo.checkpoint import STATE_JSON, preserved_rng
 from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
+from agents.run_directory import claim_for_new_run, finished_message, lock_run_directory
 from textgym.config import load_config, save_config, validate_config
 from textgym.evaluation import diversity_warnings, is_collapsed
 
@@ -54,14 +56,39 @@ def cache_dir() -> Path:
 
 
 def make_train_env(config: dict[str, Any], split: str = "train"):
-    """The vector env of a run: ``num_envs`` slots, autoreset disabled (one synchronised batch per rollout)."""
+    """The vector env of a run: ``num_envs`` slots, autoreset disabled (one synchronised batch per rollout), the
+    config's ``tokenizer`` (a local path; ``None``: the env's default)."""
     return gym.make_vec(
         config["env"],
         num_envs=config.get("num_envs", 16),
         autoreset_mode=AutoresetMode.DISABLED,
         split=split,
+        **_tokenizer_kwargs(config),
         **config.get("env_kwargs", {}),
     )
+
+
+def _tokenizer_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    return {"tokenizer": config["tokenizer"]} if config.get("tokenizer") is not None else {}
+
+
+def _check_tokenizer(config: dict[str, Any]) -> None:
+    """The top-level ``tokenizer`` must name a local path, and not contradict ``env_kwargs.tokenizer``."""
+    from textgym.config import ConfigError
+
+    tokenizer = config.get("tokenizer")
+    if tokenizer is None:
+        return
+    if config.get("env_kwargs", {}).get("tokenizer") not in (None, tokenizer):
+        raise ConfigError(
+            f"tokenizer: {tokenizer!r} and env_kwargs.tokenizer: {config['env_kwargs']['tokenizer']!r} disagree; set one of them."
+        )
+    if not Path(tokenizer).expanduser().exists():
+        raise ConfigError(
+            f"tokenizer: {tokenizer!r} does not exist. Give a local sentencepiece .model file, a directory written "
+            "by `textgym tokenizer train`, or a local Hugging Face tokenizer directory (or drop the key for the "
+            "default tokenizer)."
+        )
 
 
 def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache: bool = True) -> ActorCriticLM:
@@ -261,6 +288,8 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
     if args.resume:
         from textgym.cli import UsageError
 
+        if getattr(args, "overwrite", False):
+            raise UsageError("--overwrite starts the run again; --resume continues it: pass one of them.")
         resolved = Path(args.resume) / "config.yaml"
         if not resolved.is_file():
             what = "does not exist" if not Path(args.resume).exists() else "is not a run directory (it has no config.yaml)"
@@ -273,6 +302,7 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
             config[key] = getattr(args, flag)
     config.setdefault("seed", 0)
     validate_config(config, ppo_class=TokenPPO, sft_class=supervised_warm_start)
+    _check_tokenizer(config)
     if "env" not in config:
         raise SystemExit("The config names no env: add `env: textgym/<Task>-v0` or pass --env.")
     return config, name
@@ -280,7 +310,13 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
 
 def train(args: argparse.Namespace) -> dict[str, Any] | None:
     """``textgym train``: warm start, TokenPPO, run directory. Returns the before/after summary (``None`` on
-    ranks other than 0 under ``torchrun``)."""
+    ranks other than 0 under ``torchrun``, and for a finished run). The run directory is locked while it runs
+    (``agents.run_directory``): a second ``textgym train`` into it is refused at once."""
+    with contextlib.ExitStack() as held:  # the run directory's lock, released however train ends
+        return _train(args, held)
+
+
+def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, Any] | None:
     from stable_baselines3.common.logger import configure
 
     from textgym.plotting import plot_training_curves
@@ -293,6 +329,15 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     say = print if main else (lambda *a, **k: None)
     run_dir = Path(args.resume or config.get("output_dir") or Path("runs") / f"{name}-seed{config['seed']}")
     config["output_dir"] = str(run_dir)
+    if main:
+        held.enter_context(lock_run_directory(run_dir))  # first: nothing is read or written unlocked
+    total = int(config.get("total_timesteps", 20_000))
+    if args.resume and (finished := finished_message(run_dir, total)):
+        say(finished)  # before anything is written: a finished run's final/, config and checkpoint stay as they are
+        leave_torchrun(job)
+        return None
+    if main and not args.resume:
+        claim_for_new_run(run_dir, overwrite=getattr(args, "overwrite", False), log=say)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
@@ -335,16 +380,20 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     )
 
     start = time.perf_counter()
-    total = int(config.get("total_timesteps", 20_000))
-    remaining = max(total - algo.num_timesteps, 1) if resuming else total
+    # A resumed run trains only the steps it still lacks: none when it was stopped after its last checkpoint
+    # but before final/ was written (then only final/ is written).
+    remaining = total - algo.num_timesteps if resuming else total
+    if remaining <= 0:
+        say(f"{checkpoint} already holds {algo.num_timesteps} of {total} timesteps: no training left; writing final/.")
     try:
-        algo.learn(
-            remaining,
-            callback=CheckpointCallback(run_dir, every=int(config.get("checkpoint_every", 5))),
-            progress_bar=not getattr(args, "no_progress", False),
-            reset_num_timesteps=not resuming,
-            checkpoint_path=str(checkpoint),
-        )
+        if remaining > 0:
+            algo.learn(
+                remaining,
+                callback=CheckpointCallback(run_dir, every=int(config.get("checkpoint_every", 5))),
+                progress_bar=not getattr(args, "no_progress", False),
+                reset_num_timesteps=not resuming,
+                checkpoint_path=str(checkpoint),
+            )
     except TrainingInterrupted as stop:
         say(
             f"\nTraining stopped by {stop.signal_name} after iteration {algo.iteration} ({algo.num_timesteps} of "
@@ -435,7 +484,7 @@ def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, sp
     if (path / "token_ppo.json").is_file():  # a TokenPPO.save directory: its model is in policy/
         path = path / "policy"
     env_id = env_id or config.get("env", "textgym/Sentiment-v0")
-    env_kwargs = dict(config.get("env_kwargs", {}))
+    env_kwargs = {**_tokenizer_kwargs(config), **config.get("env_kwargs", {})}  # the run's tokenizer, if it set one
     if prompts is not None:
         env_kwargs.update(prompts=prompts, reward=lambda prompts, completions, **kw: [0.0] * len(completions))
     if max_new_tokens is not None:

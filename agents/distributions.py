@@ -160,6 +160,13 @@ def token_logprobs_and_entropy(
     return torch.cat(logps), torch.cat(entropies)
 
 
+class NonFiniteLogitsError(FloatingPointError):
+    """Logits with a NaN or ``+inf`` (or with every token removed): no distribution to sample from.
+
+    ``TokenPPO`` reports it as ``agents.ppo.nonfinite.NonFiniteError`` naming the last good checkpoint.
+    """
+
+
 def sample_tokens(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """One token per row from processed logits (``-inf`` = removed), by inverting the cumulative distribution.
 
@@ -174,10 +181,21 @@ def sample_tokens(logits: Tensor, generator: torch.Generator | None = None) -> T
     Args:
         logits: ``[..., V]`` processed logits (at least one finite entry per row).
         generator: optional ``torch.Generator`` for reproducible sampling (on the logits' device).
+
+    Raises:
+        NonFiniteLogitsError: a row holds a NaN or ``+inf`` or no finite entry (its softmax is NaN, and the
+            search would return the out-of-range index ``V``).
     """
     rows = logits.reshape(-1, logits.shape[-1])
     cdf = torch.softmax(rows.float(), dim=-1).cumsum_(dim=-1)
     total = cdf[:, -1:]
+    if not bool(torch.isfinite(total).all()):  # one [rows] check: the sum is NaN exactly when the softmax is
+        bad = (~torch.isfinite(total[:, 0])).nonzero().flatten().tolist()
+        raise NonFiniteLogitsError(
+            f"Cannot sample: the logits of row(s) {bad[:10]}{' ...' if len(bad) > 10 else ''} hold a NaN or +inf "
+            "(or remove every token). The model's weights or activations are non-finite (a diverged update, bf16 "
+            "overflow, a corrupt model)."
+        )
     uniform = torch.rand(total.shape, generator=generator, device=rows.device, dtype=torch.float32)
     # u * total can round up to total itself; keep it strictly below so that some token's sum lies above it.
     target = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))

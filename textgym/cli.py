@@ -52,6 +52,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (overrides the config's seed)")
     p.add_argument("--output-dir", help="run directory (default: runs/<config>-seed<seed>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="if the output directory already holds a run, delete "
+                   "it and start again (without it, such a directory is refused)")
     p.add_argument("--total-timesteps", type=positive_int, help="environment steps (generated tokens) to train for")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -181,11 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_load_error(error: Exception) -> bool:
-    """A corrupt or missing model directory or checkpoint (checked without importing torch for the light commands)."""
+    """A corrupt or missing model directory or checkpoint, or a run stopped for non-finite weights (its message
+    names the last good checkpoint); checked without importing torch for the light commands."""
     checkpoint, models = sys.modules.get("agents.ppo.checkpoint"), sys.modules.get("agents.models")
+    nonfinite = sys.modules.get("agents.ppo.nonfinite")
     return (checkpoint is not None and isinstance(error, checkpoint.CheckpointError)) or (
         models is not None and isinstance(error, models.ModelLoadError)
-    )
+    ) or (nonfinite is not None and isinstance(error, nonfinite.NonFiniteError))
 
 
 def _run(args: argparse.Namespace) -> int:

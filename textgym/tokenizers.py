@@ -186,7 +186,9 @@ class TextTokenizer:
                 :func:`train_sentencepiece` (holding ``textgym-spm.model``); a local Hugging Face tokenizer
                 directory (``tokenizer_config.json`` / ``tokenizer.json``); or a directory holding one ``.model``.
             **kwargs: passed to ``transformers.AutoTokenizer.from_pretrained`` for HF directories (e.g.
-                ``eos_token="</s>"`` for a tokenizer that lacks one); not accepted for sentencepiece files.
+                ``eos_token="</s>"`` for a tokenizer that lacks one; ``trust_remote_code=True`` to run a tokenizer
+                defined by code in the directory: off by default, never asked on stdin); not accepted for
+                sentencepiece files.
 
         Raises:
             FileNotFoundError: ``path_or_dir`` is not an existing local path (textgym is offline).
@@ -204,7 +206,19 @@ class TextTokenizer:
         if path.is_dir() and any((path / f).exists() for f in ("tokenizer_config.json", "tokenizer.json")):
             from transformers import AutoTokenizer
 
-            tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **kwargs)
+            # Explicitly False (unless the caller says True): None would make transformers ask on stdin and, on
+            # "y", run Python code shipped in the (data) directory.
+            kwargs.setdefault("trust_remote_code", False)
+            try:
+                tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **kwargs)
+            except ValueError as e:
+                if kwargs["trust_remote_code"] or "trust_remote_code" not in str(e):
+                    raise
+                raise ValueError(
+                    f"The tokenizer at {str(path)!r} is defined by Python code shipped in the directory (auto_map in "
+                    "tokenizer_config.json), which textgym does not run unless told to: pass trust_remote_code=True "
+                    "(TextTokenizer.from_pretrained(path, trust_remote_code=True)) only if you trust that code."
+                ) from e
             return cls(_HfBackend(tok), str(path))
         raise ValueError(
             f"{str(path)!r} holds no tokenizer: expected a sentencepiece .model file or a directory with "

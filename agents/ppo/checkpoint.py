@@ -35,14 +35,14 @@ import numpy as np
 import torch
 
 from agents.ppo import io as ppo_io
+from agents.ppo.integrity import DIGEST_KEY, CheckpointError, file_digests, verify_file_digests
 
 FORMAT = "textgym.TokenPPO.checkpoint/1"
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint directory is missing, incomplete or corrupt; the message names the path and the fix."""
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint", "preserved_rng"]
 
 
 # ---------------------------------------------------------------------------------------------- RNG states
@@ -144,6 +144,7 @@ def save_checkpoint(algo: Any, path: str | os.PathLike) -> Path:
         "modules": sorted({k.split("/", 1)[0] for k in tensors if k.split("/", 1)[0] in ("policy", "reference", "nlpo")}),
     }
     save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
+    state[DIGEST_KEY] = file_digests(tmp, exclude=(STATE_JSON,))  # every other file, checked on load
     with open(tmp / STATE_JSON, "w") as f:
         json.dump(state, f)
     _fsync_tree(tmp)
@@ -267,7 +268,7 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
     _read_json(target / ppo_io.STATE_FILE)  # a clear error for a corrupt token_ppo.json before load() parses it
     tensors = _read_tensors(target / STATE_TENSORS)
     try:
-        algo = ppo_io.load(cls, str(target), env, device, dict(launch or {}))
+        algo = ppo_io.load(cls, str(target), env, device, dict(launch or {}), verify=False)  # checked below, whole
     except (OSError, ValueError, KeyError) as e:
         if isinstance(e, CheckpointError):
             raise
@@ -298,4 +299,6 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
             f"The checkpoint {str(target)!r} does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
             "It is corrupt, or was written by another version of textgym or for another model."
         ) from e
+    # Last: a file that is damaged enough not to parse has had its own error above; this catches the silent ones.
+    verify_file_digests(target, state.get(DIGEST_KEY), STATE_JSON)
     return algo

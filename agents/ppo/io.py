@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from agents.models import position_ids_from_mask
+from agents.ppo.integrity import DIGEST_KEY, file_digests, verify_file_digests
 
 #: Constructor arguments written to ``token_ppo.json`` (the policy and env are saved separately).
 SAVED_HYPERPARAMS = (
@@ -51,12 +52,15 @@ def save(algo: Any, path: str) -> None:
         "num_timesteps": algo.num_timesteps,
         "iteration": algo.iteration,
         "lora_merged": has_lora(algo.policy),
+        # The policy files were written above: their sums let load() notice a file changed on disk since.
+        DIGEST_KEY: {f"{POLICY_DIR}/{name}": digest for name, digest in file_digests(os.path.join(path, POLICY_DIR)).items()},
     }
     with open(os.path.join(path, STATE_FILE), "w") as f:
         json.dump(state, f, indent=2)
 
 
-def load(cls: type, path: str, env: Any, device: Any, overrides: dict) -> Any:
+def load(cls: type, path: str, env: Any, device: Any, overrides: dict, verify: bool = True) -> Any:
+    """``TokenPPO.load``; ``verify``: check the policy files against the sha256 sums in ``token_ppo.json``."""
     from agents.models import ActorCriticLM
 
     state_file = os.path.join(path, STATE_FILE)
@@ -86,6 +90,8 @@ def load(cls: type, path: str, env: Any, device: Any, overrides: dict) -> Any:
     if "kl_coef" not in overrides:
         algo.kl_controller.value = float(state["kl_coef_now"])
     algo.num_timesteps, algo.iteration = int(state["num_timesteps"]), int(state["iteration"])
+    if verify:
+        verify_file_digests(path, state.get(DIGEST_KEY), STATE_FILE)
     return algo
 
 

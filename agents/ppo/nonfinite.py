@@ -24,7 +24,9 @@ MAX_EVENTS = 100  # events kept in NonFiniteGuard.events (the oldest are dropped
 
 
 class NonFiniteError(FloatingPointError):
-    """Too many consecutive updates were skipped for NaN / inf values."""
+    """The run cannot go on: too many consecutive updates were skipped for NaN / inf values, an update left
+    non-finite weights (or weights whose outputs are non-finite), or the policy's logits are non-finite. The
+    message names the cause and the last good checkpoint (never written over afterwards)."""
 
 
 class NonFiniteWarning(RuntimeWarning):
@@ -109,10 +111,18 @@ class NonFiniteGuard:
             raise NonFiniteError(
                 f"{message} Stopping rather than training on garbage. Usual causes: a reward that returns NaN/inf "
                 "(textgym envs reject those unless reward_fallback is set), a learning rate so high that the losses "
-                "diverge, bf16 overflow. Fix the cause and resume from the last checkpoint "
-                "(TokenPPO.load_checkpoint / `textgym train --resume RUN_DIR`)."
+                f"diverge, bf16 overflow. {last_good_checkpoint(algo)}"
             )
         warnings.warn(message, NonFiniteWarning, stacklevel=3)
+
+    def fatal(self, algo: Any, cause: str) -> NonFiniteError:
+        """The error that stops the run at once: the weights (or what they compute) are no longer finite, so no
+        later iteration could recover and no checkpoint may be written from them."""
+        return NonFiniteError(
+            f"TokenPPO iteration {algo.iteration}: {cause}. Stopping before anything is saved from these weights. "
+            "Usual causes: a learning rate so high that one step diverges (lower ppo.learning_rate), bf16 overflow, "
+            f"a corrupt model. {last_good_checkpoint(algo)}"
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"consecutive": self.consecutive}
@@ -130,6 +140,33 @@ class NonFiniteGuard:
         shown = "; ".join(f"row {s['row']}: prompt {s['prompt']!r:.80} -> completion {s['completion']!r:.80}" for s in samples[:3])
         more = f"; and {len(rows) - 3} more row(s)" if len(rows) > 3 else ""
         return {"quantity": quantity, "rows": rows, "samples": samples, "text": f"rows {_rows(rows)} ({shown}{more}){detail}"}
+
+
+def last_good_checkpoint(algo: Any) -> str:
+    """Where to resume from: the run's last checkpoint (``TokenPPO.last_checkpoint``), written from finite weights."""
+    last = getattr(algo, "last_checkpoint", None)
+    if last is None:
+        return "In this process no checkpoint was written (nor loaded) yet: fix the cause and start again."
+    path, iteration = last
+    return (
+        f"The last good checkpoint is {str(path)!r} (iteration {iteration}): fix the cause and resume from it "
+        "(TokenPPO.load_checkpoint / `textgym train --resume RUN_DIR`)."
+    )
+
+
+def nonfinite_parameters(module: torch.nn.Module) -> list[str]:
+    """Names of ``module``'s trainable parameters holding a NaN or inf in this process's part (FSDP: the local
+    shard; combine ranks with ``any_true``). One fused max-norm over all of them first: the names are only
+    looked up when it is non-finite."""
+    local = {name: _local(p) for name, p in module.named_parameters() if p.requires_grad}
+    local = {name: t for name, t in local.items() if t.numel()}  # the inf-norm of an empty tensor is an error
+    if not local or math.isfinite(float(torch.nn.utils.get_total_norm(list(local.values()), float("inf")))):
+        return []
+    return [name for name, t in local.items() if not bool(torch.isfinite(t).all())]
+
+
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor  # an FSDP DTensor's own shard
 
 
 def _rows(rows: list[int]) -> str:

@@ -34,7 +34,8 @@ from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.lora import adapters_disabled, apply_lora, has_lora
 from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
 from agents.ppo.masking import LaggedMaskPolicy
-from agents.ppo.nonfinite import NonFiniteGuard
+from agents.distributions import NonFiniteLogitsError
+from agents.ppo.nonfinite import NonFiniteGuard, nonfinite_parameters
 from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
 from agents.ppo.setup import (allowed_tokens, check_hyperparams, disable_dropout,
                               enable_gradient_checkpointing, make_env, make_policy)
@@ -163,6 +164,8 @@ class TokenPPO:
         self.dist = setup_distributed(distributed, fsdp, device)  # a no-op context on one process
         self.device = self.dist.device
         self.nonfinite_guard = NonFiniteGuard(max_consecutive_nonfinite)
+        #: ``(path, iteration)`` of the checkpoint this run last wrote or loaded (named when it must stop).
+        self.last_checkpoint: tuple[str, int] | None = None
 
         if seed is not None:
             from stable_baselines3.common.utils import set_random_seed
@@ -279,17 +282,20 @@ class TokenPPO:
 
         self._rollout_prompts = self._prompt_indices()
         steps_before = self.num_timesteps
-        episodes = generate_episodes(
-            self.policy,
-            self.env,
-            self.sampler,
-            prompt_indices=self._rollout_prompts,
-            seed=self.dist.rank_seed(self.seed) if self._first_reset else None,
-            generator=self.generator,
-            autocast=self._autocast,
-            on_step=on_step,
-            record_logprobs=self.old_logprobs_from_rollout,
-        )
+        try:
+            episodes = generate_episodes(
+                self.policy,
+                self.env,
+                self.sampler,
+                prompt_indices=self._rollout_prompts,
+                seed=self.dist.rank_seed(self.seed) if self._first_reset else None,
+                generator=self.generator,
+                autocast=self._autocast,
+                on_step=on_step,
+                record_logprobs=self.old_logprobs_from_rollout,
+            )
+        except NonFiniteLogitsError as e:
+            raise self.nonfinite_guard.fatal(self, f"the policy's logits are non-finite in the rollout ({e})") from e
         self._first_reset = False
         if self.dist.any_true(episodes is None):  # a callback that stops one rank stops all of them
             return False
@@ -377,6 +383,7 @@ class TokenPPO:
         # Every rank draws the same order (rank 0's seed): they must agree on each global minibatch.
         shuffle = torch.Generator().manual_seed(self.dist.shared_int(int(self.np_random.integers(2**31))))
         stop = False
+        steps_taken = 0
         problem = self.nonfinite_guard.check_rollout(self, buf)  # a NaN / inf anywhere: skip this update
         for _epoch in range(0 if problem else self.n_epochs):
             for batch in buf.minibatches(self.batch_size, shuffle):
@@ -428,9 +435,21 @@ class TokenPPO:
                 if problem := self.nonfinite_guard.check_grad_norm(self, grad_norm, batch.indices):
                     break
                 self.optimizer.step()
+                steps_taken += 1
+            if problem and steps_taken:
+                # The rollout's own log-probs and values were finite under the weights this update started from:
+                # non-finite values now mean the steps taken broke the weights. Skipping would sample (and
+                # checkpoint) from them next.
+                raise self.nonfinite_guard.fatal(
+                    self, f"after {steps_taken} optimiser step(s) of this update, non-finite {problem['quantity']} in "
+                    f"{problem['text']}: the update made the policy's outputs non-finite"
+                )
             if stop or problem:
                 self.optimizer.zero_grad(set_to_none=True)  # never let a non-finite gradient reach a later step
                 break
+        if steps_taken and self.dist.any_true(bool(bad := nonfinite_parameters(self.policy))):
+            names = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "") if bad else "on another rank"
+            raise self.nonfinite_guard.fatal(self, f"non-finite weights after the update's optimiser steps ({names})")
         self.policy.eval()
         self.iteration += 1
         if self.nlpo is not None:
@@ -572,6 +591,7 @@ class TokenPPO:
         elif self.dist.is_main:
             ppo_checkpoint.save_checkpoint(self, path)
         self.dist.all_sum(0.0)  # a barrier: no rank reads the checkpoint before it is complete
+        self.last_checkpoint = (str(path), self.iteration)
         return str(path)
 
     @classmethod
@@ -581,7 +601,9 @@ class TokenPPO:
         exactly what an uninterrupted one would have. ``env`` defaults to the saved env id (pass the same kind
         of env you trained on otherwise). A missing or corrupt checkpoint raises
         ``agents.ppo.checkpoint.CheckpointError`` naming the path and the problem."""
-        return ppo_checkpoint.load_checkpoint(cls, path, env, device, launch)
+        algo = ppo_checkpoint.load_checkpoint(cls, path, env, device, launch)
+        algo.last_checkpoint = (str(path), algo.iteration)
+        return algo
 
 
 try:

@@ -107,3 +107,16 @@ def test_entropy_without_grad_has_the_same_values_and_leaves_the_logprob_gradien
     torch.testing.assert_close(ent_ng, ent.detach())
     torch.testing.assert_close(logp_ng, logp)
     torch.testing.assert_close(torch.autograd.grad(logp_ng.sum(), hidden)[0], torch.autograd.grad(logp.sum(), hidden)[0])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_sampling_never_returns_an_out_of_range_token_for_nonfinite_logits(bad):
+    from agents.distributions import NonFiniteLogitsError
+
+    logits = torch.zeros(3, 7)
+    logits[1, 2] = bad
+    with pytest.raises(NonFiniteLogitsError, match=r"row\(s\) \[1\].*NaN or \+inf"):
+        sample_tokens(logits, generator=torch.Generator().manual_seed(0))
+    every_token_removed = torch.full((2, 7), float("-inf"))
+    with pytest.raises(NonFiniteLogitsError):
+        sample_tokens(every_token_removed)

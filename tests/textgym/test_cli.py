@@ -319,7 +319,7 @@ def test_corrupt_checkpoint_on_resume_is_a_clear_error(trained_run, tmp_path, ca
     run_dir = tmp_path / "corrupt"
     shutil.copytree(trained_run, run_dir)
     (run_dir / "checkpoints" / "last" / "training_state.json").write_text("{")
-    with pytest.raises(SystemExit) as e:
-        main(["train", "--resume", str(run_dir), "--no-progress"])
+    with pytest.raises(SystemExit) as e:  # a longer total: the finished run must read its checkpoint to go on
+        main(["train", "--resume", str(run_dir), "total_timesteps=100000", "--no-progress"])
     err = capsys.readouterr().err
     assert e.value.code == 1 and "training_state.json" in err and "corrupt" in err and "Traceback" not in err

@@ -253,3 +253,46 @@ def test_training_script_on_a_user_corpus(small_corpus, tmp_path):
     assert AutoTokenizer.from_pretrained(str(out))(small_corpus[5])["input_ids"] == mine.encode(small_corpus[5])
     with pytest.raises(SystemExit):
         main(["--corpus", str(corpus_file)])  # --output is required with --corpus
+
+
+REMOTE_CODE = """
+from pathlib import Path
+Path(MARKER).write_text("the directory's code ran")  # transformers runs a copy: the marker path is absolute
+from transformers import PreTrainedTokenizerFast
+
+
+class EvilTokenizer(PreTrainedTokenizerFast):
+    pass
+"""
+
+
+@pytest.mark.parametrize("own_class", [False, True], ids=["builtin-class-too", "remote-class-only"])
+def test_a_tokenizer_directory_with_remote_code_never_runs_it(tokenizer, tmp_path, own_class):
+    # A HF tokenizer directory whose tokenizer_config.json maps AutoTokenizer to code shipped in the directory.
+    # Loading it must neither ask on stdin nor run that code (trust_remote_code=False unless the user says True):
+    # it loads with transformers' own class when the config names one, else it is a clear error.
+    import json
+    import subprocess
+
+    directory = tmp_path / "remote"
+    tokenizer.to_hf().save_pretrained(directory)
+    config_file = directory / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    config["auto_map"] = {"AutoTokenizer": [None, "evil.EvilTokenizer"]}
+    if own_class:
+        config["tokenizer_class"] = "EvilTokenizer"
+    config_file.write_text(json.dumps(config))
+    marker = tmp_path / "REMOTE_CODE_RAN"
+    (directory / "evil.py").write_text(REMOTE_CODE.replace("MARKER", repr(str(marker))))
+    code = f"from textgym.tokenizers import load_tokenizer\nprint(load_tokenizer({str(directory)!r}).vocab_size)"
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    proc = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2], env=env)
+    output = proc.stdout + proc.stderr
+    assert not marker.exists(), output
+    assert "Do you wish to run the custom code" not in output
+    if own_class:
+        assert proc.returncode != 0 and "trust_remote_code=True" in proc.stderr, output[-2000:]
+    else:
+        assert proc.returncode == 0, output[-2000:]
+        assert proc.stdout.strip() == str(tokenizer.vocab_size)

@@ -210,3 +210,38 @@ def test_corrupt_checkpoint_is_a_clear_error(checkpoint_dir, tmp_path, how, matc
 def test_missing_checkpoint_names_the_path_and_the_fix(tmp_path):
     with pytest.raises(CheckpointError, match=r"No checkpoint at .*missing.*save_checkpoint"):
         TokenPPO.load_checkpoint(str(tmp_path / "missing"), env=ToyVectorEnv())
+
+
+# ---------------------------------------------------------------------------------------------- checksums
+def flip_bytes(path, count=500):
+    """Invert ``count`` bytes in the middle of ``path``: the file still parses (tensor data, not the header)."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(b ^ 0xFF for b in data[middle : middle + count])
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["policy/model.safetensors", "training_state.safetensors", "token_ppo.json"])
+def test_a_checkpoint_file_changed_on_disk_fails_its_checksum(checkpoint_dir, tmp_path, name):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(checkpoint_dir, bad)
+    if name.endswith(".json"):  # a hand edit that keeps valid JSON
+        state = json.loads((bad / name).read_text())
+        (bad / name).write_text(json.dumps({**state, "num_timesteps": state["num_timesteps"] + 1}))
+    else:
+        flip_bytes(bad / name)
+    with pytest.raises(CheckpointError, match=rf"{name}.*sha256.*corrupt") as info:
+        TokenPPO.load_checkpoint(str(bad), env=ToyVectorEnv(num_envs=8), device="cpu")
+    assert str(bad) in str(info.value)
+    assert "sha256" in json.loads((checkpoint_dir / "training_state.json").read_text())
+
+
+def test_an_export_changed_on_disk_fails_its_checksum(tmp_path):
+    algo = make()
+    algo.save(str(tmp_path / "final"))
+    TokenPPO.load(str(tmp_path / "final"), env=ToyVectorEnv(num_envs=8), device="cpu")  # intact: loads
+    flip_bytes(tmp_path / "final" / "policy" / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"policy/model.safetensors.*sha256"):
+        TokenPPO.load(str(tmp_path / "final"), env=ToyVectorEnv(num_envs=8), device="cpu")

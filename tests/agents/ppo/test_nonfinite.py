@@ -138,3 +138,58 @@ def test_reward_fallback_keeps_training_going_with_a_warning():
     assert algo.iteration >= 1
     scores = algo.buffer.scores.float()
     assert torch.all(scores == -1.0), scores
+
+
+# ---------------------------------------------------------------------------------------------- non-finite weights
+def test_an_update_that_breaks_the_weights_stops_before_a_checkpoint_is_written_over(tmp_path):
+    # learning_rate=1e6: the first optimiser step is finite, but the weights it leaves produce non-finite
+    # outputs. The run must stop there, naming the last good checkpoint, and leave that checkpoint as it was.
+    from agents.ppo.checkpoint import STATE_TENSORS
+
+    algo = make(learning_rate=1e6, n_epochs=4)
+    checkpoint = tmp_path / "last"
+    algo.save_checkpoint(str(checkpoint))
+    saved = (checkpoint / STATE_TENSORS).read_bytes()
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class EveryIteration(BaseCallback):
+        def _on_step(self):
+            return True
+
+        def _on_rollout_start(self):
+            if self.model.iteration:
+                self.model.save_checkpoint(str(checkpoint))
+
+    with pytest.raises(NonFiniteError) as info:
+        algo.learn(10_000, callback=EveryIteration())
+    message = str(info.value)
+    assert f"last good checkpoint is {str(checkpoint)!r} (iteration 0)" in message
+    assert "learning rate" in message
+    assert (checkpoint / STATE_TENSORS).read_bytes() == saved
+
+
+def test_nonfinite_weights_stop_the_run_with_the_parameter_name(monkeypatch):
+    algo = make(n_epochs=1, batch_size=8)  # one optimiser step: the weights check, not a later loss, finds it
+    algo.collect_rollout()
+    first = next(name for name, _ in algo.policy.named_parameters())
+    original = algo.optimizer.step
+
+    def poisoned_step(*args, **kwargs):
+        original(*args, **kwargs)
+        with torch.no_grad():
+            next(algo.policy.parameters()).view(-1)[0] = float("nan")
+
+    monkeypatch.setattr(algo.optimizer, "step", poisoned_step)
+    with pytest.raises(NonFiniteError, match=r"non-finite weights.*no checkpoint was written") as info:
+        algo.train()
+    assert first in str(info.value)
+
+
+def test_nonfinite_logits_in_a_rollout_stop_the_run_with_nonfinite_error():
+    algo = make()
+    with torch.no_grad():
+        for p in algo.policy.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match=r"policy's logits"):
+        algo.learn(100)
