@@ -134,8 +134,9 @@ def reward_name(reward: Any) -> str:
 def load_entry_points(force: bool = False) -> None:
     """Register every reward declared in the ``textgym.rewards`` entry-point group (once; ``force`` re-reads).
 
-    A plugin that fails to import, or that declares something that is not callable, gives a
-    :class:`RewardWarning` naming the distribution and the entry point, and is skipped. A plugin never replaces
+    A plugin that fails to import (whatever it raises, ``SystemExit`` included, short of ``KeyboardInterrupt``), or
+    that declares something that is not callable, gives a :class:`RewardWarning` naming the distribution and the
+    entry point, and is skipped. A plugin never replaces
     a name that is already registered (built-ins included): it is skipped with a warning.
     """
     global _entry_points_loaded
@@ -151,7 +152,9 @@ def load_entry_points(force: bool = False) -> None:
         where = f"entry point {ep.name!r} = {ep.value!r} of distribution {dist!r} (group {ENTRY_POINT_GROUP!r})"
         try:
             obj = ep.load()
-        except Exception as e:  # a broken plugin must not break textgym
+        except KeyboardInterrupt:
+            raise  # the user's Ctrl-C, not the plugin's fault
+        except BaseException as e:  # a broken plugin must not break textgym: SystemExit at import included
             warnings.warn(
                 f"textgym skipped the reward {where}: loading it raised {type(e).__name__}: {e}. "
                 f"Fix or uninstall {dist!r}.",
