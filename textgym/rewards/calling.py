@@ -194,6 +194,8 @@ def fresh_copy(value: Any) -> Any:
     if isinstance(value, list):
         if all(_immutable(v) for v in value):
             return list(value)
+        if all(isinstance(v, list) and all(_immutable(x) for x in v) for v in value):  # ids, references
+            return [list(v) for v in value]
         return copy.deepcopy(value)
     if isinstance(value, np.ndarray):
         return value.copy()
