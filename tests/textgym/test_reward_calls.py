@@ -157,3 +157,15 @@ def test_one_component_clearing_its_inputs_does_not_affect_the_next():
         rewards.combine({vandal: 1.0, exact: 1.0}), ["q1", "q2"], ["4", "7"], {"answer": ["4", "7"]}
     )
     assert total.tolist() == [1.0, 1.0]
+
+
+def test_an_async_reward_scores_episodes_in_the_vector_env(tokenizer):
+    async def judge(completions, **kwargs):
+        return [float(len(c)) for c in completions]
+
+    env = TextGenerationVectorEnv(num_envs=2, prompts=PROMPTS, reward=judge, max_new_tokens=4)
+    env.reset(seed=0)
+    token = tokenizer.encode(" calm")[0]
+    env.step(np.full(2, token))
+    _, step_rewards, terminated, _, infos = env.step(np.full(2, tokenizer.eos_token_id))
+    assert terminated.all() and step_rewards.tolist() == [float(len(tokenizer.decode([token])))] * 2

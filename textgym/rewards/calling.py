@@ -229,6 +229,13 @@ def _missing_message(reward: Any, name: str, plan: CallPlan, inputs: dict[str, A
     shown = f"{name.split('.')[-1]}{signature}" if signature is not None else name
     if plan.missing:
         field = plan.missing[0]
+        if field in ("prompt", "completion", "completion_id"):
+            return (
+                f"Reward {name!r} ({shown}) has a parameter {field!r}, which textgym does not pass: rewards are "
+                f"batched and called by keyword, as TRL does: reward(prompts=..., completions=..., "
+                f"completion_ids=..., trainer_state=..., **record_fields). Rename it {field + 's'!r} (a list, one "
+                f"value per sample)."
+            )
         if field in STANDARD_INPUTS:
             what = f"the input {field!r}, which this caller does not provide"
         else:

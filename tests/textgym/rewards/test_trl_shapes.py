@@ -177,6 +177,14 @@ def test_a_parameter_no_field_provides_is_a_clear_error():
         score(needs_solution, PROMPTS, COMPLETIONS, {"answer": ["1", "2"]})
 
 
+def test_a_singular_prompt_or_completion_parameter_says_to_use_the_batched_name():
+    def per_sample(completion, **kwargs):
+        return [0.0]
+
+    with pytest.raises(RewardInputError, match=r"parameter 'completion'.*Rename it 'completions'"):
+        score(per_sample, PROMPTS[:1], COMPLETIONS[:1])
+
+
 @pytest.mark.parametrize("value, what", [(10**400, "too large for a float"), (float("inf"), "inf")])
 def test_an_overflowing_or_infinite_value_is_handled_like_any_non_finite_reward(value, what):
     def huge(completions, **kwargs):
