@@ -3,7 +3,8 @@
     python examples/custom_reward.py                 # ~1 minute on 2 CPU cores
     python examples/custom_reward.py --iterations 1  # a smoke run
 
-The reward is a plain function in TRL's shape, ``reward(prompts, completions, **fields) -> list[float]``;
+The reward is a plain function in TRL's shape (textgym calls it by keyword, as TRL does:
+``reward(prompts=..., completions=..., completion_ids=..., trainer_state=..., **fields) -> list[float]``);
 ``textgym.register_reward_env`` turns it (plus prompts) into an id that ``gym.make`` / ``gym.make_vec`` accept.
 Here: length control, completions of exactly four words, reusing the Sentiment task's prompts.
 """

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 
-# "prompt" is passed positionally; "completion" is a demonstration for supervised warm-start, not a reward input.
+# "prompt" reaches rewards as `prompts`; "completion" is a demonstration for supervised warm-start, not a reward input.
 NOT_REWARD_FIELDS = ("prompt", "completion")
 
 

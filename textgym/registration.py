@@ -15,6 +15,7 @@ def register_reward_env(
     prompts: Any = None,
     *,
     task: str | None = None,
+    conversational: bool = False,
     overwrite: bool = False,
     **env_kwargs: Any,
 ) -> str:
@@ -22,12 +23,18 @@ def register_reward_env(
 
     Args:
         env_id: a Gymnasium id such as ``"mytasks/Polite-v0"``.
-        reward: a callable ``reward(prompts, completions, **fields) -> list[float]`` (TRL's shape, so existing
-            reward functions plug in unchanged), a registered reward name, or ``{reward: weight}``.
+        reward: a reward function, called by keyword as TRL calls it, so TRL reward functions plug in unchanged:
+            ``reward(prompts=..., completions=..., completion_ids=..., trainer_state=..., **record_fields)``
+            (``def f(completions, **kwargs)`` is enough; a parameter named after a record key gets that key's
+            values; ``trainer_state`` is a :class:`~textgym.rewards.RewardState`); a registered reward name; or
+            ``{reward: weight}``. See :mod:`textgym.rewards`.
         prompts: the prompts: a list of dicts with a ``"prompt"`` key, a ``.jsonl`` path, a ``datasets.Dataset``
             or a built-in task name. May be omitted when ``task`` gives them.
         task: a built-in task whose prompts and lengths are the defaults (e.g. reuse Sentiment's prompts
             with your own reward).
+        conversational: pass the reward chat-shaped inputs, as TRL does for a conversational dataset: each
+            prompt as ``[{"role": "user", "content": prompt}]`` and each completion as
+            ``[{"role": "assistant", "content": text}]`` (see :func:`textgym.rewards.conversational`).
         overwrite: replace an id that is already registered (otherwise that is an error).
         **env_kwargs: any other :class:`~textgym.envs.text_env.TextGenerationEnv` argument
             (``max_new_tokens``, ``tokenizer``, ``step_reward``...).
@@ -36,9 +43,10 @@ def register_reward_env(
         ``env_id``.
 
     The env is built once here so that a bad reward or bad prompts fail now, at the line that registered
-    them, not later inside ``gym.make``. Example::
+    them, not later inside ``gym.make`` (a reward parameter that no record key provides, a record key that
+    collides with ``prompts``/``completions``/``completion_ids``/``trainer_state``). Example::
 
-        def brevity(prompts, completions, **kw):
+        def brevity(completions, **kwargs):
             return [1.0 / (1 + len(c.split())) for c in completions]
 
         textgym.register_reward_env("mytasks/Brief-v0", brevity, prompts=[{"prompt": "Describe the sea:"}])
@@ -54,6 +62,12 @@ def register_reward_env(
         del gym.registry[env_id]
     if prompts is None and task is None:
         raise ValueError("register_reward_env needs prompts=... (or task=... to reuse a built-in task's prompts).")
+    if not isinstance(conversational, bool):
+        raise TypeError(f"conversational must be True or False, got {conversational!r}.")
+    if conversational:
+        from textgym.rewards import conversational as as_conversational
+
+        reward = as_conversational(reward)
     kwargs = dict(env_kwargs, reward=reward)
     if prompts is not None:
         kwargs["prompts"] = prompts

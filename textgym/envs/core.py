@@ -85,10 +85,15 @@ def resolve_config(
     if reward is None and spec is None:
         raise ValueError(
             "A textgym env needs a reward: pass `reward=` (a registered reward name, a callable "
-            "`reward(prompts, completions, **fields) -> list[float]`, or {name: weight})."
+            "`reward(completions, **kwargs) -> list[float]`, called by keyword as TRL does, or {name: weight})."
         )
     prompt_source = as_prompt_source(prompts if prompts is not None else spec.load_prompts(split))
     reward_fn = rewards_lib.make(reward if reward is not None else spec.reward)
+    # Records that cannot feed the reward fail here, at make, not at the first episode end.
+    rewards_lib.check_reward_inputs(
+        reward_fn, prompt_source.field_names, source=f"the prompt records ({prompt_source.name})"
+    )
+    rewards_lib.check_fallback(reward_fallback, "reward_fallback")
     tok = load_tokenizer(tokenizer)
     P = max_prompt_tokens if max_prompt_tokens is not None else (spec.max_prompt_tokens if spec else 64)
     T = max_new_tokens if max_new_tokens is not None else (spec.max_new_tokens if spec else 32)
@@ -172,6 +177,8 @@ class EpisodeBatch:
         self.started = np.zeros(num_slots, dtype=bool)
         self._encoded: dict[int, np.ndarray] = {}  # prompt index -> ids, so each prompt is tokenized once
         self._warned_truncation = False
+        self.num_steps = 0  # transitions taken over all slots, and episodes scored: the reward's trainer_state
+        self.num_episodes = 0
 
     # ---------------------------------------------------------------- prompts
     def encode_prompt(self, index: int) -> np.ndarray:
@@ -230,6 +237,7 @@ class EpisodeBatch:
         self.input_ids[slots, positions] = actions
         self.attention_mask[slots, positions] = 1
         self.num_new_tokens[slots] += 1
+        self.num_steps += int(slots.size)
         self.terminated[slots] = actions == self.eos_id
         self.truncated[slots] = ~self.terminated[slots] & (self.num_new_tokens[slots] >= self.T)
         return self.terminated[slots], self.truncated[slots]
@@ -264,9 +272,12 @@ class EpisodeBatch:
         prompts = [r["prompt"] for r in records]
         completions = [self.completion_text(s) for s in slots]
         fields = {k: [r[k] for r in records] for k in self.cfg.prompt_source.field_names if k != "prompt"}
+        state = rewards_lib.RewardState(global_step=self.num_steps, num_episodes=self.num_episodes)
         total, components = rewards_lib.score(
-            self.cfg.reward, prompts, completions, fields, fallback=self.cfg.reward_fallback
+            self.cfg.reward, prompts, completions, fields, fallback=self.cfg.reward_fallback,
+            completion_ids=[self.completion_ids(s).tolist() for s in slots], trainer_state=state,
         )
+        self.num_episodes += len(slots)
         return total, components, prompts, completions
 
     def observation(self, slots: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:

@@ -49,7 +49,8 @@ class TextGenerationEnv(gym.Env):
     * ``task``: a built-in task name (``"sentiment"``) providing default prompts, reward and lengths.
     * ``prompts``: a task name, a list of dicts with a ``"prompt"`` key (other keys reach the reward as keyword
       lists), a ``.jsonl`` path, or a ``datasets.Dataset``.
-    * ``reward``: a registered reward name, a callable ``reward(prompts, completions, **fields)``, or
+    * ``reward``: a registered reward name, a reward function (called by keyword as TRL calls it:
+      ``reward(prompts=..., completions=..., completion_ids=..., trainer_state=..., **fields)``), or
       ``{reward: weight}`` for a weighted combination (see :mod:`textgym.rewards`).
     * ``tokenizer``: a local sentencepiece ``.model`` file or HF tokenizer directory; default: textgym's own.
     * ``max_prompt_tokens`` / ``max_new_tokens``: ``P`` and ``T`` above.

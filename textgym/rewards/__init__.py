@@ -1,12 +1,20 @@
 """Rewards: the protocol, a registry, weighted combination, strict validation, and the built-ins.
 
-A reward is ``reward(prompts, completions, **fields) -> list[float]``: batched, TRL's shape, so a TRL reward
-function plugs in unchanged. ``fields`` are the per-sample fields of the prompt records (``references``,
-``answer``, ``keywords``...), each a list aligned with ``prompts``; a reward ignores the ones it does not use::
+textgym calls a reward by keyword, exactly as TRL's ``GRPOTrainer`` does, so a TRL reward function plugs in
+unchanged::
+
+    reward(prompts=..., completions=..., completion_ids=..., trainer_state=..., **fields) -> list[float | None]
+
+``fields`` are the per-sample fields of the prompt records (``references``, ``answer``, ``keywords``...), each a
+list aligned with ``completions``; ``completion_ids`` are the completions' token ids (lists of ints) and
+``trainer_state`` a :class:`RewardState` (``global_step``: the env's steps so far). A reward with ``**kwargs``
+ignores what it does not use; one without receives only what it names (``def f(completions, answer)``); a
+parameter no field provides is an error when the env is made. ``async def`` rewards are awaited; ``None`` means
+"not applicable" in a combination, as in TRL. For chat-shaped inputs wrap the reward in :func:`conversational`::
 
     from textgym import rewards
 
-    def brevity(prompts, completions, **kwargs):
+    def brevity(completions, **kwargs):
         return [1.0 / (1 + len(c.split())) for c in completions]
 
     rewards.register("brevity", brevity)
@@ -19,9 +27,17 @@ Built-ins (``list_rewards()``): sentiment, tone, keywords, length, format, forma
 Plugins add more through the ``textgym.rewards`` entry-point group.
 """
 
-from textgym.rewards.base import Reward, RewardError, RewardFunction, RewardInputError, RewardWarning
+from textgym.rewards.base import (
+    Reward,
+    RewardError,
+    RewardFunction,
+    RewardInputError,
+    RewardState,
+    RewardWarning,
+)
+from textgym.rewards.calling import ConversationalReward, check_reward_inputs, conversational
 from textgym.rewards.registry import list_rewards, load_entry_points, make, register, reward_name
-from textgym.rewards.scoring import score
+from textgym.rewards.scoring import check_fallback, score
 from textgym.rewards.combine import CombinedReward, combine
 from textgym.rewards.builtin import (
     FormatOrLengthReward,
@@ -48,6 +64,11 @@ __all__ = [
     "RewardError",
     "RewardInputError",
     "RewardWarning",
+    "RewardState",
+    "ConversationalReward",
+    "conversational",
+    "check_reward_inputs",
+    "check_fallback",
     "register",
     "make",
     "list_rewards",

@@ -1,13 +1,18 @@
-"""The reward protocol, its errors, and the ``Reward`` base class for per-sample rewards.
+"""The reward protocol, its errors, the ``trainer_state`` rewards receive, and the ``Reward`` base class.
 
-A reward is any callable ``reward(prompts, completions, **fields) -> list[float]``: batched, TRL's shape, so TRL
-users' functions plug in unchanged. ``fields`` are the per-sample fields of the prompt records, each a list aligned
-with ``prompts`` (``references``, ``answer``, ``keywords``...). A reward accepts and ignores fields it does not use.
+A reward is any callable called by keyword, as TRL's ``GRPOTrainer`` calls reward functions::
+
+    reward(prompts=..., completions=..., completion_ids=..., trainer_state=..., **fields) -> list[float | None]
+
+batched, so TRL users' functions plug in unchanged. ``fields`` are the per-sample fields of the prompt records,
+each a list aligned with ``completions`` (``references``, ``answer``, ``keywords``...). A reward with ``**kwargs``
+ignores what it does not use; one without receives only the inputs it names (see :mod:`textgym.rewards.calling`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -15,12 +20,49 @@ import numpy as np
 
 @runtime_checkable
 class RewardFunction(Protocol):
-    """What every reward is: ``reward(prompts, completions, **fields)`` -> one float per completion.
+    """What every reward is: called by keyword with ``prompts``, ``completions``, ``completion_ids``,
+    ``trainer_state`` and the record fields, it returns one float per completion.
 
     The result may be a list, a tuple, a 1-D numpy array or a 1-D tensor; :func:`textgym.rewards.score` checks it.
+    ``None`` for a sample means "not applicable" (TRL's convention): in a weighted combination that component is
+    left out of that sample's sum. ``async def`` rewards are awaited.
     """
 
     def __call__(self, prompts: list[str], completions: list[str], **fields: Any) -> Sequence[float] | np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class RewardState:
+    """The ``trainer_state`` a textgym env passes its reward: what the env knows of training progress.
+
+    It stands in for TRL's ``transformers.TrainerState`` (``trainer_state.global_step`` works in both), but an env
+    does not see the optimiser, so its counts are the env's own, for this env instance.
+
+    Attributes:
+        global_step: env transitions (generated tokens, over every slot of a vector env) taken so far, this
+            episode's last token included; SB3's ``num_timesteps`` when one env feeds the learner. Not the
+            number of optimiser updates that TRL counts.
+        num_episodes: episodes this env finished before this batch.
+        max_steps: None: an env does not know the training budget (TRL's field of that name, for code that reads it).
+    """
+
+    global_step: int = 0
+    num_episodes: int = 0
+    max_steps: int | None = None
+
+
+def is_conversation(value: Any) -> bool:
+    """True for a conversational prompt or completion: a list of ``{"role": ..., "content": ...}`` messages."""
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(
+        isinstance(m, dict) and "content" in m for m in value
+    )
+
+
+def as_text(value: Any) -> Any:
+    """A conversational prompt/completion as plain text (its messages' contents, one per line); text unchanged."""
+    if is_conversation(value):
+        return "\n".join(str(m["content"]) for m in value)
+    return value
 
 
 class RewardError(RuntimeError):
@@ -94,6 +136,9 @@ class Reward:
         raise NotImplementedError
 
     def __call__(self, prompts: list[str], completions: list[str], **fields: Any) -> list[float]:
+        """Score the batch; conversational prompts/completions (message lists, as TRL passes them for a chat
+        dataset) are scored on their text. ``completion_ids``, ``trainer_state`` and undeclared fields are ignored."""
+        prompts, completions = [as_text(p) for p in prompts], [as_text(c) for c in completions]
         self.check_fields(len(completions), fields)
         names = [k for k in (*self.required_fields, *self.optional_fields) if k in fields]
         return [

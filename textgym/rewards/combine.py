@@ -9,11 +9,18 @@ from typing import Any, Sequence
 import numpy as np
 
 from textgym.rewards.registry import make, reward_name
-from textgym.rewards.scoring import evaluate
+from textgym.rewards.scoring import score
+
+#: Keyword arguments TRL passes reward functions that are not per-sample columns: dropped by ``CombinedReward``.
+_TRL_EXTRAS = ("log_extra", "log_metric")
 
 
 class CombinedReward:
-    """``sum_i weight_i * reward_i(prompts, completions, **fields)``; build it with :func:`combine`.
+    """``sum_i weight_i * reward_i(prompts=..., completions=..., **fields)``; build it with :func:`combine`.
+
+    A component that returns ``None`` for a sample (TRL's "not applicable") is left out of that sample's sum, as
+    TRL's ``GRPOTrainer`` does; a sample for which every component returns None has no score (see
+    :func:`textgym.rewards.score`). Async components of one batch run concurrently.
 
     Attributes:
         named_rewards: ``[(name, reward)]`` in the order given; names are unique (a repeated name gets ``#2``...).
@@ -29,22 +36,29 @@ class CombinedReward:
         """The component names, the keys of :meth:`components`."""
         return [name for name, _ in self.named_rewards]
 
-    def components(self, prompts: Sequence[str], completions: Sequence[str], **fields: Any) -> dict[str, np.ndarray]:
+    def components(self, prompts: Sequence[Any], completions: Sequence[Any], **fields: Any) -> dict[str, np.ndarray]:
         """Each component's raw (unweighted) float64 scores, keyed by component name; each reward is called once.
 
         Every component's result is validated like :func:`textgym.rewards.score` does (a
-        :class:`~textgym.rewards.RewardError` names the failing component).
+        :class:`~textgym.rewards.RewardError` names the failing component); NaN marks a None (not applicable).
         """
-        prompts, completions = list(prompts), list(completions)
-        return {name: evaluate(r, name, prompts, completions, fields) for name, r in self.named_rewards}
+        return self._score(prompts, completions, fields)[1]
 
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str], **fields: Any) -> np.ndarray:
-        """The weighted sum of the components, float64 of shape ``[len(completions)]``."""
-        parts = self.components(prompts, completions, **fields)
-        total = np.zeros(len(completions), dtype=np.float64)
-        for name, weight in zip(self.names, self.weights):
-            total += weight * parts[name]
-        return total
+    def __call__(
+        self, prompts: Sequence[Any] = (), completions: Sequence[Any] = (), **fields: Any
+    ) -> np.ndarray:
+        """The weighted sum of the components, float64 of shape ``[len(completions)]``.
+
+        Takes TRL's keyword call too (``completion_ids`` and ``trainer_state`` are passed on to the components;
+        TRL's ``log_extra``/``log_metric`` callbacks are not).
+        """
+        return self._score(prompts, completions, fields)[0]
+
+    def _score(self, prompts: Sequence[Any], completions: Sequence[Any], fields: dict[str, Any]):
+        fields = {k: v for k, v in fields.items() if k not in _TRL_EXTRAS}
+        completion_ids = fields.pop("completion_ids", None)
+        trainer_state = fields.pop("trainer_state", None)
+        return score(self, prompts, completions, fields, completion_ids=completion_ids, trainer_state=trainer_state)
 
     def __repr__(self) -> str:
         return "CombinedReward(" + " + ".join(f"{w:g} * {n}" for n, w in zip(self.names, self.weights)) + ")"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from textgym.rewards.base import Reward
+from textgym.rewards.base import Reward, as_text
 from textgym.rewards.registry import register
 
 _POSITIVE_NAMES = ("positive", "pos")
@@ -143,6 +143,7 @@ class ClassifierReward(Reward):
     def __call__(self, prompts: list[str], completions: list[str], **fields: Any) -> np.ndarray:
         import torch
 
+        prompts, completions = [as_text(p) for p in prompts], [as_text(c) for c in completions]  # chat messages
         texts = list(completions) if self.input == "completion" else [p + c for p, c in zip(prompts, completions)]
         scores = np.empty(len(texts), dtype=np.float64)
         with torch.inference_mode():

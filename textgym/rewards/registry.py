@@ -19,6 +19,7 @@ from importlib import metadata
 from typing import Any
 
 from textgym.rewards.base import RewardFunction, RewardWarning
+from textgym.rewards.calling import STANDARD_INPUTS, call_plan
 
 ENTRY_POINT_GROUP = "textgym.rewards"
 
@@ -32,8 +33,9 @@ def register(name: str, reward: Any = None, *, overwrite: bool = False) -> Any:
 
     Args:
         name: the registry name, e.g. ``"brevity"``.
-        reward: a reward callable ``reward(prompts, completions, **fields)`` or a factory class whose instances
-            are rewards (its constructor options become ``make(name, **options)``). Leave it out to use
+        reward: a reward callable (called by keyword as TRL does: ``reward(prompts=..., completions=...,
+            completion_ids=..., trainer_state=..., **fields)``; ``def f(completions, **kwargs)`` is enough) or a
+            factory class whose instances are rewards (its constructor options become ``make(name, **options)``). Leave it out to use
             ``register`` as a decorator: ``@register("brevity")``.
         overwrite: replace an existing registration of ``name`` instead of raising.
 
@@ -50,7 +52,7 @@ def register(name: str, reward: Any = None, *, overwrite: bool = False) -> Any:
         raise TypeError(f"A reward name must be a non-empty string, got {name!r}.")
     if not callable(reward):
         raise TypeError(
-            f"register({name!r}, ...) needs a callable reward(prompts, completions, **fields) or a factory class, "
+            f"register({name!r}, ...) needs a callable reward(completions, **kwargs) or a factory class, "
             f"got {type(reward).__name__}: {reward!r}."
         )
     existing = _REGISTRY.get(name)
@@ -76,8 +78,8 @@ def make(spec: Any, **kwargs: Any) -> RewardFunction:
         spec: one of
             * a registered name: a factory class is instantiated with ``kwargs``; a function gets ``kwargs``
               bound with :func:`functools.partial`;
-            * a callable ``reward(prompts, completions, **fields)``: returned as is (no ``kwargs``); a class is
-              instantiated with ``kwargs``;
+            * a reward callable (``def f(completions, **kwargs)``, TRL's shape): returned as is (no ``kwargs``);
+              a class is instantiated with ``kwargs``;
             * ``{reward: weight}`` or a list of ``(reward, weight)`` pairs: a :class:`CombinedReward` (see
               :func:`textgym.rewards.combine`).
         **kwargs: options for a registered reward, e.g. ``make("rouge", rouge_type="rouge1")``.
@@ -104,7 +106,7 @@ def make(spec: Any, **kwargs: Any) -> RewardFunction:
         return spec
     raise TypeError(
         f"Cannot make a reward from {type(spec).__name__} {spec!r}: pass a registered name (one of "
-        f"{', '.join(list_rewards())}), a callable reward(prompts, completions, **fields), or {{reward: weight}}."
+        f"{', '.join(list_rewards())}), a callable reward(completions, **kwargs), or {{reward: weight}}."
     )
 
 
@@ -132,8 +134,9 @@ def reward_name(reward: Any) -> str:
 def load_entry_points(force: bool = False) -> None:
     """Register every reward declared in the ``textgym.rewards`` entry-point group (once; ``force`` re-reads).
 
-    A plugin that fails to import, or that declares something that is not callable, gives a
-    :class:`RewardWarning` naming the distribution and the entry point, and is skipped. A plugin never replaces
+    A plugin that fails to import (whatever it raises, ``SystemExit`` included, short of ``KeyboardInterrupt``), or
+    that declares something that is not callable, gives a :class:`RewardWarning` naming the distribution and the
+    entry point, and is skipped. A plugin never replaces
     a name that is already registered (built-ins included): it is skipped with a warning.
     """
     global _entry_points_loaded
@@ -149,7 +152,9 @@ def load_entry_points(force: bool = False) -> None:
         where = f"entry point {ep.name!r} = {ep.value!r} of distribution {dist!r} (group {ENTRY_POINT_GROUP!r})"
         try:
             obj = ep.load()
-        except Exception as e:  # a broken plugin must not break textgym
+        except KeyboardInterrupt:
+            raise  # the user's Ctrl-C, not the plugin's fault
+        except BaseException as e:  # a broken plugin must not break textgym: SystemExit at import included
             warnings.warn(
                 f"textgym skipped the reward {where}: loading it raised {type(e).__name__}: {e}. "
                 f"Fix or uninstall {dist!r}.",
@@ -213,12 +218,12 @@ def _build(name: str, factory: Any, kwargs: dict[str, Any]) -> RewardFunction:
     if signature is not None:
         params = signature.parameters
         has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        reserved = [k for k in kwargs if k in ("prompts", "completions")]
+        reserved = [k for k in kwargs if k in STANDARD_INPUTS]
         unknown = [k for k in kwargs if k not in params and not has_var_kw]
         if reserved or unknown:
             raise TypeError(
                 f"Reward {name!r} does not accept {', '.join(repr(k) for k in reserved + unknown)}. Accepted "
-                f"parameters: {_fmt_params(signature, skip=('prompts', 'completions'))}."
+                f"parameters: {_fmt_params(signature, skip=STANDARD_INPUTS)}."
             )
     bound = functools.partial(factory, **kwargs)
     _tag(bound, name)
@@ -226,18 +231,23 @@ def _build(name: str, factory: Any, kwargs: dict[str, Any]) -> RewardFunction:
 
 
 def _check_reward_signature(reward: Any, name: str) -> None:
-    """Fail at construction, not mid-training, when a callable cannot take ``(prompts, completions)``."""
+    """Fail at construction, not mid-training, when a callable can never receive the completions.
+
+    Parameters named after record fields (``answer``) are checked against the records later, when an env is built
+    (:func:`textgym.rewards.calling.check_reward_inputs`).
+    """
     signature = _signature(reward)
     if signature is None:
         return
-    try:
-        signature.bind_partial([], [])  # named field parameters (`answer`) arrive later as keywords
-    except TypeError:
+    if not call_plan(reward, STANDARD_INPUTS).sees_completions:
+        short = name.split(".")[-1]
+        short = "my_reward" if short.startswith("<") else short  # a lambda
         raise TypeError(
-            f"Reward {name!r} has the signature {name}{signature}, but textgym calls rewards as "
-            f"reward(prompts, completions, **fields). Define it as `def {name.split('.')[-1]}(prompts, completions, "
-            f"**kwargs)` returning one float per completion."
-        ) from None
+            f"Reward {name!r} has the signature {signature}, so it never receives the completions: textgym "
+            f"calls rewards by keyword, as TRL does: reward(prompts=..., completions=..., completion_ids=..., "
+            f"trainer_state=..., **record_fields). Define it as `def {short}(completions, **kwargs)` (or "
+            f"`def {short}(prompts, completions, **kwargs)`) returning one float per completion."
+        )
 
 
 def _signature(obj: Any) -> inspect.Signature | None:

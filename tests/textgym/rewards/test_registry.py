@@ -112,7 +112,7 @@ def test_make_unregistered_class_instantiates_it():
 
 
 def test_make_rejects_callables_with_the_wrong_signature():
-    with pytest.raises(TypeError, match=r"reward\(prompts, completions, \*\*fields\)"):
+    with pytest.raises(TypeError, match=r"never receives the completions.*by keyword.*def my_reward\(completions"):
         rewards.make(lambda completion: 1.0)
 
 
@@ -185,3 +185,22 @@ def test_broken_entry_point_warns_with_distribution_and_name(tmp_path, monkeypat
     assert "'bleu'" in messages and "already registered" in messages  # a plugin never replaces a built-in
     assert "loud" in names and "ghost" not in names
     assert isinstance(rewards.make("bleu"), rewards.BleuReward)
+
+
+@pytest.mark.parametrize("raised", ["SystemExit(3)", "GeneratorExit()", "BaseException('plugin bug')"])
+def test_a_plugin_raising_a_base_exception_at_import_is_skipped(tmp_path, monkeypatch, raised):
+    (tmp_path / "tg_plugin_exits.py").write_text(f"raise {raised}\n")
+    install_fake_plugin(tmp_path, monkeypatch, "tg_plugin_ok2", "exits = tg_plugin_exits:loud\nloud = tg_plugin_ok2:loud\n")
+    monkeypatch.delitem(sys.modules, "tg_plugin_exits", raising=False)
+    with pytest.warns(rewards.RewardWarning, match=r"skipped the reward entry point 'exits'.*" + raised.split("(")[0]):
+        names = rewards.list_rewards()
+    assert "exits" not in names and "loud" in names
+    assert isinstance(rewards.make("bleu"), rewards.BleuReward)  # built-ins keep working
+
+
+def test_a_keyboard_interrupt_during_plugin_import_is_not_swallowed(tmp_path, monkeypatch):
+    (tmp_path / "tg_plugin_ctrlc.py").write_text("raise KeyboardInterrupt\n")
+    install_fake_plugin(tmp_path, monkeypatch, "tg_plugin_ok3", "ctrlc = tg_plugin_ctrlc:loud\n")
+    monkeypatch.delitem(sys.modules, "tg_plugin_ctrlc", raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        rewards.list_rewards()

@@ -94,12 +94,12 @@ def test_raising_reward_is_wrapped_with_the_first_sample_and_chained():
     assert isinstance(err.value.__cause__, KeyError)
 
 
-def test_missing_var_kwargs_gets_a_fix_hint():
+def test_a_reward_without_var_kwargs_receives_only_what_it_names():
     def no_kwargs(prompts, completions):
-        return [0.0] * len(completions)
+        return [float(len(c)) for c in completions]
 
-    with pytest.raises(RewardError, match=r"add \*\*kwargs"):
-        score(no_kwargs, ["p"], ["c"], {"answer": ["1"]})
+    total, _ = score(no_kwargs, ["p"], ["abc"], {"answer": ["1"]})
+    assert total.tolist() == [3.0]
 
 
 def test_non_ascii_completions_are_scored_and_reported():
