@@ -254,6 +254,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         model = warm_started_model(config, env, log=say, write_cache=main)
         if main:
             model.save_pretrained(run_dir / "reference", tokenizer=env.unwrapped.tokenizer)  # for `textgym eval`
+            say(f"Saved the warm-started model (the KL reference) to {run_dir / 'reference'}")
         algo = TokenPPO(model, env, seed=config["seed"], device=config.get("device", "auto"), **ppo_options)
         header, rows = [], []
     if main:
@@ -287,7 +288,9 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         raise SystemExit(130) from None
     train_s = time.perf_counter() - start
     algo.save(str(run_dir / "final"))
+    say(f"Saved the trained model (TokenPPO.load; a Hugging Face model in policy/) to {run_dir / 'final'}")
     save_checkpoint(algo, run_dir)
+    say(f"Saved the checkpoint (textgym train --resume) to {checkpoint}")
 
     with preserved_rng(algo):
         after = sample_generations(algo, eval_env, prompt_indices)
@@ -305,9 +308,11 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         "run_dir": str(run_dir),
     }
     (run_dir / "samples.json").write_text(json.dumps({"before": before, "after": after, "summary": summary}, indent=2))
+    print(f"Saved the before/after generations to {run_dir / 'samples.json'}")
     progress = run_dir / "progress.csv"
     if progress.is_file():
         plot_training_curves(progress, run_dir / "curves.png", title=f"TokenPPO on {config['env']}")
+        print(f"Saved the training curves to {run_dir / 'curves.png'}")
     print(
         f"Mean test reward {summary['reward_before']:.3f} -> {summary['reward_after']:.3f} after {train_s:.0f} s of RL. "
         f"Run directory: {run_dir} (final model in {run_dir / 'final' / 'policy'}, curves in {run_dir / 'curves.png'})"

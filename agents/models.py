@@ -18,6 +18,7 @@ file of the same directory, which plain transformers ignores.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -62,6 +63,21 @@ class ActorCriticOutput:
     values: Tensor
     past_key_values: Any | None = None
     encoder_hidden_states: Tensor | None = None
+
+
+@contextlib.contextmanager
+def quiet_hf_progress():
+    """Inside the block, transformers draws no progress bars ("Writing model shards", "Loading weights"): a run
+    saves and loads models many times, and its one progress bar is training's. The previous setting is restored."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class ModelLoadError(OSError):
@@ -255,14 +271,15 @@ class ActorCriticLM(nn.Module):
             raise ModelLoadError(_load_error(directory / "config.json", e, trust_remote_code)) from e
         auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModelForCausalLM
         try:
-            lm = auto.from_pretrained(
-                directory,
-                config=config,
-                local_files_only=True,
-                use_safetensors=use_safetensors,
-                trust_remote_code=trust_remote_code,
-                **_dtype_kwarg(dtype),
-            )
+            with quiet_hf_progress():
+                lm = auto.from_pretrained(
+                    directory,
+                    config=config,
+                    local_files_only=True,
+                    use_safetensors=use_safetensors,
+                    trust_remote_code=trust_remote_code,
+                    **_dtype_kwarg(dtype),
+                )
         except Exception as e:
             raise ModelLoadError(_load_error(directory, e, trust_remote_code, weights=True)) from e
         model = cls(lm, critic=critic)
@@ -286,7 +303,8 @@ class ActorCriticLM(nn.Module):
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.lm.save_pretrained(directory)
+        with quiet_hf_progress():
+            self.lm.save_pretrained(directory)
         save_file({k: v.detach().contiguous() for k, v in self.value_head.state_dict().items()}, directory / VALUE_HEAD_FILENAME)
         if self.critic_lm is not None:
             # Tied weights share storage, which safetensors refuses: clone every tensor.
