@@ -225,6 +225,20 @@ class TransformerPolicy(ActorCriticPolicy):
             optimizer_kwargs=self.optimizer_kwargs,
         )
 
+    def save_pretrained(self, directory: str | os.PathLike, tokenizer: Any = None) -> None:
+        """Export the LM as a Hugging Face model directory with its tokenizer (``AutoModelForCausalLM``,
+        ``AutoTokenizer`` and ``transformers.pipeline("text-generation", model=directory)`` load it), plus the
+        value head (``ActorCriticLM.from_pretrained``, or ``policy_kwargs={"model": directory}``, load both).
+
+        Args:
+            directory: target directory (created if missing).
+            tokenizer: the env's tokenizer (anything with ``save_pretrained``); default: the policy's
+                ``tokenizer`` path, else textgym's default tokenizer.
+        """
+        from textgym.tokenizers import load_tokenizer
+
+        self.model.save_pretrained(directory, tokenizer=tokenizer if tokenizer is not None else load_tokenizer(self.tokenizer_path))
+
     # ------------------------------------------------------------------ encoding
     def obs_to_ids(self, obs: PyTorchObs) -> tuple[Tensor, Tensor]:
         """Token ids and attention mask (int64) from an SB3 observation (float32 or integer tensors)."""

@@ -37,11 +37,17 @@ def _jsonable(name: str, value: Any) -> Any:
 
 
 def save(algo: Any, path: str) -> None:
-    from agents.ppo.lora import has_lora, merged_copy
+    from agents.ppo.lora import ADAPTER_DIR, has_lora, merged_copy, save_adapter
 
     os.makedirs(path, exist_ok=True)
-    policy = merged_copy(algo.policy) if has_lora(algo.policy) else algo.policy
-    policy.save_pretrained(os.path.join(path, POLICY_DIR))
+    lora = has_lora(algo.policy)
+    policy = merged_copy(algo.policy) if lora else algo.policy
+    # The env's tokenizer goes with the weights, so AutoTokenizer and transformers.pipeline load policy/ alone.
+    tokenizer = getattr(algo.env.unwrapped, "tokenizer", None)
+    tokenizer = tokenizer if callable(getattr(tokenizer, "save_pretrained", None)) else None
+    policy.save_pretrained(os.path.join(path, POLICY_DIR), tokenizer=tokenizer)
+    if lora:  # also as a PEFT adapter over the pre-LoRA model (peft.PeftModel.from_pretrained(base, path/adapter))
+        save_adapter(algo.policy, os.path.join(path, ADAPTER_DIR), getattr(algo, "base_model_path", None))
     spec = getattr(algo.env.unwrapped, "spec", None) or getattr(algo.env, "spec", None)
     state = {
         "format": "textgym.TokenPPO/1",

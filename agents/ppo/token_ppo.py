@@ -17,6 +17,7 @@ One iteration::
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import warnings
 from typing import Any
@@ -178,6 +179,8 @@ class TokenPPO:
                 f"{group_size} slots); use num_envs={group_size * max(1, self.num_envs // group_size)}."
             )
         self.policy = make_policy(policy, base_env, policy_kwargs, seed).to(self.device)
+        # The model the run started from, when it is a directory: a LoRA run's saved PEFT adapter names it.
+        self.base_model_path = str(policy) if isinstance(policy, (str, os.PathLike)) and policy != "default" else None
         if lora is not None:
             apply_lora(self.policy, lora)
         self.dist.broadcast_module(self.policy)  # every rank starts from rank 0's weights

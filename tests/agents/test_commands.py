@@ -35,3 +35,16 @@ def test_train_prints_no_save_progress_bars_and_one_line_per_artefact(train_outp
     assert len(saved) == len(ARTEFACTS), saved
     for artefact in ARTEFACTS:
         assert sum(line.rstrip().endswith(str(run_dir / artefact)) for line in saved) == 1, (artefact, saved)
+
+
+def test_every_model_directory_of_a_run_loads_in_transformers_with_its_tokenizer(train_output):
+    """final/policy, reference/ and the cached warm start: AutoTokenizer and pipeline() need nothing else."""
+    from agents.commands import cache_dir
+    from tests.agents.hf_exports import assert_loads_as_hf_model
+    from textgym.tokenizers import default_tokenizer
+
+    run_dir, _ = train_output
+    warm_starts = sorted((cache_dir() / "warm_start").iterdir())
+    assert warm_starts
+    for directory in (run_dir / "final" / "policy", run_dir / "reference", *warm_starts):
+        assert_loads_as_hf_model(directory, default_tokenizer(), prompt="Review: I saw this film")

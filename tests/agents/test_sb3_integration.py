@@ -49,3 +49,14 @@ def test_stock_ppo_learns_saves_loads_and_predicts(tmp_path):
 
     mean_reward, std_reward = evaluate_policy(loaded, env, n_eval_episodes=4)
     assert np.isfinite(mean_reward) and np.isfinite(std_reward)
+
+
+def test_transformer_policy_exports_a_hugging_face_model_with_its_tokenizer(tmp_path):
+    from tests.agents.hf_exports import assert_loads_as_hf_model
+    from textgym.tokenizers import default_tokenizer
+
+    env = DummyVecEnv([lambda: gym.make(ENV_ID)])
+    model = PPO(TransformerPolicy, env, n_steps=8, batch_size=8, seed=0, device="cpu",
+                policy_kwargs={"model_config": {"size": "tiny"}})
+    model.policy.save_pretrained(tmp_path / "export")
+    assert_loads_as_hf_model(tmp_path / "export", default_tokenizer())
