@@ -219,7 +219,7 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
 def train(args: argparse.Namespace) -> dict[str, Any] | None:
     """``textgym train``: warm start, TokenPPO, run directory. Returns the before/after summary (``None`` on
     ranks other than 0 under ``torchrun``)."""
-    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.logger import Logger, make_output_format
 
     from textgym.plotting import plot_training_curves
 
@@ -258,7 +258,9 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         algo = TokenPPO(model, env, seed=config["seed"], device=config.get("device", "auto"), **ppo_options)
         header, rows = [], []
     if main:
-        algo.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
+        # progress.csv at the run root, tensorboard scalars in tb/ (`tensorboard --logdir RUN_DIR/tb`).
+        algo.set_logger(Logger(str(run_dir), [make_output_format("csv", str(run_dir)),
+                                              make_output_format("tensorboard", str(run_dir / "tb"))]))
         _continue_progress(algo.logger, header, rows)
 
     # Every rank generates (an FSDP model needs all ranks for each forward); rank 0's results are shown.

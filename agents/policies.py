@@ -25,7 +25,6 @@ from typing import Any
 
 import gymnasium as gym
 import torch
-import transformers
 from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -34,7 +33,7 @@ from torch import Tensor
 
 from agents.distributions import logprobs_and_entropy_from_logits, process_logits, sample_tokens, token_logprobs_and_entropy
 from agents.kv_cache import SlotKVCache, encode_last
-from agents.models import ActorCriticLM, build_default_model, default_model_config
+from agents.models import ActorCriticLM, build_model_from_config, merge_size
 
 _EXACT_FLOAT32_IDS = 2**24  # SB3 stores Box observations as float32: integers below 2**24 convert back exactly
 
@@ -96,6 +95,8 @@ class TransformerPolicy(ActorCriticPolicy):
         model_config: config for a from-scratch model when ``model`` is None: a dict with ``model_type`` (any HF
             config, e.g. ``{"model_type": "llama", ...}``), or overrides of the default GPT-2 config
             (``size`` in ``"tiny"/"small"/"medium"`` plus any ``GPT2Config`` field).
+        size: shorthand for ``model_config={"size": size}``, the key ``TokenPPO(policy_kwargs=...)`` takes: both
+            forms work with both classes.
         critic: ``"shared"`` (value head on the actor's trunk) or ``"separate"`` (its own copy of the trunk).
         temperature, top_k, top_p: sampling controls, applied identically to sampling and to PPO's log-probs.
         use_cache: reuse per-slot KV caches during rollouts (``agents.kv_cache``). Results are the same either way.
@@ -117,6 +118,7 @@ class TransformerPolicy(ActorCriticPolicy):
         lr_schedule: Schedule,
         model: str | os.PathLike | ActorCriticLM | None = None,
         model_config: dict[str, Any] | None = None,
+        size: str | None = None,
         critic: str = "shared",
         temperature: float = 1.0,
         top_k: int = 0,
@@ -138,6 +140,7 @@ class TransformerPolicy(ActorCriticPolicy):
         process_logits(torch.zeros(1, 2), temperature, top_k, top_p)  # validates the sampling controls early
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}.")
+        model_config = merge_size(size, model_config)
         if model is not None and model_config is not None:
             raise ValueError("Pass either model (a directory or an ActorCriticLM) or model_config, not both.")
         # nn.Module.__init__ has not run yet: keep the model object out of the module registry until _build.
@@ -188,20 +191,7 @@ class TransformerPolicy(ActorCriticPolicy):
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _model_from_config(self) -> ActorCriticLM:
-        config = dict(self.model_config or {})
-        if "model_type" in config:
-            model_type = config.pop("model_type")
-            return ActorCriticLM.from_config(transformers.AutoConfig.for_model(model_type, **config), critic=self.critic)
-        size = config.pop("size", "small")
-        if not config:
-            return build_default_model(self.tokenizer_path, size=size, critic=self.critic)
-        base = build_default_model(self.tokenizer_path, size="tiny").config  # only for the tokenizer's ids
-        gpt2 = default_model_config(base.vocab_size, base.pad_token_id, base.eos_token_id, base.bos_token_id, size=size)
-        unknown = sorted(key for key in config if not hasattr(gpt2, key))
-        if unknown:
-            raise ValueError(f"Unknown GPT2Config fields in model_config: {unknown}. Add 'model_type' for another architecture.")
-        gpt2.update(config)
-        return ActorCriticLM.from_config(gpt2, critic=self.critic)
+        return build_model_from_config(self.model_config, self.tokenizer_path, critic=self.critic)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         """Everything needed to rebuild the policy; the weights come from the state dict SB3 saves alongside."""

@@ -48,3 +48,18 @@ def test_every_model_directory_of_a_run_loads_in_transformers_with_its_tokenizer
     assert warm_starts
     for directory in (run_dir / "final" / "policy", run_dir / "reference", *warm_starts):
         assert_loads_as_hf_model(directory, default_tokenizer(), prompt="Review: I saw this film")
+
+
+def test_tensorboard_scalars_go_to_run_tb_under_sb3_tags(train_output):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _ = train_output
+    assert not list(run_dir.glob("events.out.tfevents*"))  # the README promises tb/, not the run root
+    events = EventAccumulator(str(run_dir / "tb")).Reload()
+    tags = set(events.Tags()["scalars"])
+    for tag in ("rollout/ep_rew_mean", "rollout/ep_len_mean", "train/policy_gradient_loss", "train/value_loss",
+                "train/entropy_loss", "train/approx_kl", "train/clip_fraction", "train/learning_rate",
+                "train/clip_range", "time/fps", "train/kl"):
+        assert tag in tags, (tag, sorted(tags))
+    header = (run_dir / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "rollout/ep_rew_mean" in header and (run_dir / "curves.png").is_file()

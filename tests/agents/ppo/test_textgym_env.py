@@ -22,7 +22,7 @@ def test_trains_on_a_textgym_id_and_saves(tmp_path):
     assert algo.env.unwrapped.autoreset_mode == AutoresetMode.DISABLED
     algo.learn(8)
     m = algo.last_metrics
-    assert 1 <= m["rollout/ep_len_mean"] <= 3 and np.isfinite(m["train/policy_loss"])
+    assert 1 <= m["rollout/ep_len_mean"] <= 3 and np.isfinite(m["train/policy_gradient_loss"])
     assert "rollout/reward_numeric_match" in m or any(k.startswith("rollout/reward_") for k in m)
     algo.save(str(tmp_path / "run"))
     loaded = TokenPPO.load(str(tmp_path / "run"))  # the env comes back from the saved id
