@@ -31,7 +31,7 @@ StepReward = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[float]]
 #: The constructor arguments of both envs that :func:`resolve_config` turns into an :class:`EnvConfig`.
 CONFIG_ARGS = (
     "task", "prompts", "reward", "tokenizer", "max_prompt_tokens", "max_new_tokens", "step_reward",
-    "allowed_token_ids", "reward_fallback", "split",
+    "allowed_token_ids", "restrict_actions", "reward_fallback", "split",
 )
 
 
@@ -60,6 +60,7 @@ def resolve_config(
     max_new_tokens: int | None = None,
     step_reward: StepReward | None = None,
     allowed_token_ids: Sequence[int] | None = None,
+    restrict_actions: bool = False,
     reward_fallback: float | None = None,
     split: str = "train",
     unknown_kwargs: dict[str, Any] | None = None,
@@ -96,7 +97,14 @@ def resolve_config(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
     allowed = None
-    if allowed_token_ids is None and spec is not None and spec.allowed_tokens is not None:
+    if restrict_actions and allowed_token_ids is None:
+        if spec is None or spec.allowed_tokens is None:
+            what = f"the {spec.name!r} task" if spec is not None else "an env without a built-in task"
+            with_mask = ", ".join(name for name, task in _tasks().items() if task.allowed_tokens is not None)
+            raise ValueError(
+                f"restrict_actions=True, but {what} has no natural action mask (tasks with one: {with_mask}). "
+                "Pass allowed_token_ids=[...] to restrict the tokens yourself."
+            )
         allowed_token_ids = spec.allowed_tokens(tok)
     if allowed_token_ids is not None:
         allowed = np.unique(np.asarray(list(allowed_token_ids), dtype=np.int64))
@@ -118,6 +126,12 @@ def resolve_config(
         reward_fallback=reward_fallback,
         task_name=spec.name if spec is not None else None,
     )
+
+
+def _tasks() -> dict:
+    from textgym.envs.tasks import TASKS
+
+    return TASKS
 
 
 def observation_space(cfg: EnvConfig) -> spaces.Dict:

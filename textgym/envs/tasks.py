@@ -24,7 +24,8 @@ class Task:
         fields: the prompt record fields the reward reads.
         max_prompt_tokens: ``P``, prompt slots in the observation.
         max_new_tokens: ``T``, the new-token limit (truncation).
-        allowed_tokens: optional ``tokenizer -> token ids`` the task restricts actions to (EOS is always added).
+        allowed_tokens: optional ``tokenizer -> token ids``, the task's natural alphabet, applied with
+            ``restrict_actions=True`` (EOS is always added).
     """
 
     name: str
@@ -52,6 +53,24 @@ def numeric_tokens(tokenizer: Any) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
+def alphabet_tokens(alphabet: str) -> Callable[[Any], np.ndarray]:
+    """``tokenizer -> ids`` of the tokens whose text is non-empty and made only of ``alphabet``'s characters
+    (a task's ``allowed_tokens``; special tokens decode to "" and are left out, EOS is added by the env)."""
+    characters = frozenset(alphabet)
+
+    def allowed(tokenizer: Any) -> np.ndarray:
+        texts = tokenizer.batch_decode([[i] for i in range(tokenizer.vocab_size)], skip_special_tokens=True)
+        return np.asarray([i for i, text in enumerate(texts) if text and set(text) <= characters], dtype=np.int64)
+
+    return allowed
+
+
+#: The natural alphabets (``gym.make(id, restrict_actions=True)``): an Arithmetic answer is a (signed) number,
+#: a Format answer is words, commas and periods (its data has no digits or other punctuation).
+ARITHMETIC_ALPHABET = "0123456789- "
+FORMAT_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,."
+
+
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
@@ -63,6 +82,7 @@ TASKS: dict[str, Task] = {
             fields=("answer",),
             max_prompt_tokens=24,
             max_new_tokens=6,
+            allowed_tokens=alphabet_tokens(ARITHMETIC_ALPHABET),
         ),
         Task(
             name="sentiment",
@@ -125,6 +145,7 @@ TASKS: dict[str, Task] = {
             fields=("target_words", "pattern"),
             max_prompt_tokens=32,
             max_new_tokens=20,
+            allowed_tokens=alphabet_tokens(FORMAT_ALPHABET),
         ),
     )
 }

@@ -55,6 +55,9 @@ class TextGenerationEnv(gym.Env):
     * ``max_prompt_tokens`` / ``max_new_tokens``: ``P`` and ``T`` above.
     * ``step_reward``: optional shaping, ``step_reward(input_ids[n, P+T], actions[n], num_new_tokens[n]) -> [n]``.
     * ``allowed_token_ids``: restrict the task to these tokens (EOS always allowed); see :meth:`action_masks`.
+    * ``restrict_actions``: restrict the task to its natural alphabet, where it has one (Arithmetic: tokens made of
+      digits, minus signs and spaces; Format: letters, spaces, commas and periods; EOS always), so that
+      :meth:`action_masks` (MaskablePPO, TokenPPO) means something. Off by default: the full vocabulary.
     * ``reward_fallback``: if set, a reward that raises or returns NaN gives this value (with a warning)
       instead of stopping the episode with an error.
     * ``split``: ``"train"`` or ``"test"``, which half of a built-in task's data (ignored with ``prompts=``).
@@ -74,6 +77,7 @@ class TextGenerationEnv(gym.Env):
         max_new_tokens: int | None = None,
         step_reward: StepReward | None = None,
         allowed_token_ids: Sequence[int] | None = None,
+        restrict_actions: bool = False,
         reward_fallback: float | None = None,
         split: str = "train",
         render_mode: str | None = None,

@@ -54,6 +54,7 @@ class TextGenerationVectorEnv(VectorEnv):
         max_new_tokens: int | None = None,
         step_reward: StepReward | None = None,
         allowed_token_ids: Sequence[int] | None = None,
+        restrict_actions: bool = False,
         reward_fallback: float | None = None,
         split: str = "train",
         render_mode: str | None = None,
