@@ -34,6 +34,7 @@ from torch import Tensor
 from agents.distributions import logprobs_and_entropy_from_logits, process_logits, sample_tokens, token_logprobs_and_entropy
 from agents.kv_cache import SlotKVCache, encode_last
 from agents.models import ActorCriticLM, build_model_from_config, merge_size
+from textgym.envs.core import split_flat_observation
 
 _EXACT_FLOAT32_IDS = 2**24  # SB3 stores Box observations as float32: integers below 2**24 convert back exactly
 
@@ -86,7 +87,8 @@ class TransformerPolicy(ActorCriticPolicy):
     """A Hugging Face causal or seq2seq LM with a value head, as an SB3 actor-critic policy.
 
     Args:
-        observation_space: textgym's ``Dict(input_ids=Box((P+T,)), attention_mask=Box((P+T,)))``.
+        observation_space: textgym's ``Dict(input_ids=Box((P+T,)), attention_mask=Box((P+T,)))``, or its flat
+            ``Box((2 (P+T),))`` (``observation="flat"``, the ``textgym/<Task>Flat-v0`` ids).
         action_space: ``Discrete(n)`` with ``n <= model.vocab_size`` (logits beyond ``n`` are dropped).
         lr_schedule: SB3's learning-rate schedule (PPO's ``learning_rate``; ~1e-4 to 3e-4 suits small LMs,
             1e-5 to 1e-6 pretrained ones).
@@ -231,7 +233,10 @@ class TransformerPolicy(ActorCriticPolicy):
 
     # ------------------------------------------------------------------ encoding
     def obs_to_ids(self, obs: PyTorchObs) -> tuple[Tensor, Tensor]:
-        """Token ids and attention mask (int64) from an SB3 observation (float32 or integer tensors)."""
+        """Token ids and attention mask (int64) from an SB3 observation (float32 or integer tensors): textgym's
+        Dict, or its ``observation="flat"`` Box (the ids, then the mask)."""
+        if isinstance(obs, Tensor):
+            obs = split_flat_observation(obs)
         if not isinstance(obs, dict) or "input_ids" not in obs or "attention_mask" not in obs:
             raise ValueError("TransformerPolicy expects textgym's Dict observation with 'input_ids' and 'attention_mask'.")
         ids, mask = obs["input_ids"], obs["attention_mask"]
@@ -308,14 +313,25 @@ def _disable_dropout(model: torch.nn.Module) -> None:
                 setattr(module, name, 0.0)
 
 
+def _is_flat_layout(space: gym.spaces.Space) -> bool:
+    """textgym's ``observation="flat"`` Box: 1-D, even length, its second half a 0/1 mask."""
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1 or space.shape[0] % 2:
+        return False
+    half = space.shape[0] // 2
+    return bool((space.low == 0).all() and (space.high[half:] == 1).all())
+
+
 def _check_spaces(observation_space: gym.spaces.Space, action_space: gym.spaces.Space) -> None:
     if not isinstance(action_space, gym.spaces.Discrete):
         raise ValueError(f"TransformerPolicy needs a Discrete (token) action space, got {action_space}.")
     if action_space.n > _EXACT_FLOAT32_IDS:
         raise ValueError(f"Action space of {action_space.n} tokens: ids >= 2**24 do not survive SB3's float32 observations.")
+    if _is_flat_layout(observation_space):
+        return
     if not isinstance(observation_space, gym.spaces.Dict) or {"input_ids", "attention_mask"} - set(observation_space.spaces):
         raise ValueError(
-            f"TransformerPolicy needs textgym's Dict observation with 'input_ids' and 'attention_mask', got {observation_space}."
+            "TransformerPolicy needs textgym's Dict observation with 'input_ids' and 'attention_mask', or its flat Box "
+            f"(observation='flat': the ids, then the mask), got {observation_space}."
         )
     shapes = {key: observation_space[key].shape for key in ("input_ids", "attention_mask")}
     if len(shapes["input_ids"]) != 1 or shapes["input_ids"] != shapes["attention_mask"]:

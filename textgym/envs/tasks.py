@@ -153,12 +153,12 @@ TASKS: dict[str, Task] = {
 
 def get_task(task: str | Task) -> Task:
     """Look a task up by name (``"qa"``) or env id (``"textgym/QA-v0"``); a clear error lists the choices."""
-    from envs_registry import BUILTIN_ENVS
+    from envs_registry import BUILTIN_ENVS, FLAT_ENVS
 
     if isinstance(task, Task):
         return task
     if isinstance(task, str):
-        name = BUILTIN_ENVS.get(task, task).lower()
+        name = BUILTIN_ENVS.get(task, FLAT_ENVS.get(task, task)).lower()
         if name in TASKS:
             return TASKS[name]
     raise ValueError(f"Unknown textgym task {task!r}. Built-in tasks: {', '.join(TASKS)}.")

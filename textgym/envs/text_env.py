@@ -30,6 +30,10 @@ class TextGenerationEnv(gym.Env):
     ``P = max_prompt_tokens`` and ``T = max_new_tokens``. The prompt is left-padded into ``[0, P)`` (its last
     token at index ``P - 1``); generated token ``t`` sits at ``P + t``; the mask is 1 exactly on real tokens.
 
+    With ``observation="flat"`` (or the ``textgym/<Task>Flat-v0`` ids): one ``Box(0, high, (2 (P + T),), int64)``,
+    the ids followed by the mask (``textgym.envs.core.split_flat_observation`` gives the Dict back), for
+    scripts written for flat observations (CleanRL's ``ppo.py``, SB3's ``MlpPolicy``).
+
     ## Rewards
     On the final step, the task reward of the decoded completion (EOS excluded); 0 on other steps, plus the
     optional ``step_reward`` shaping on every step. ``info["reward_components"]`` holds each component of a
@@ -60,6 +64,7 @@ class TextGenerationEnv(gym.Env):
       :meth:`action_masks` (MaskablePPO, TokenPPO) means something. Off by default: the full vocabulary.
     * ``reward_fallback``: if set, a reward that raises or returns NaN gives this value (with a warning)
       instead of stopping the episode with an error.
+    * ``observation``: ``"dict"`` (the default) or ``"flat"`` (see Observation space).
     * ``split``: ``"train"`` or ``"test"``, which half of a built-in task's data (ignored with ``prompts=``).
     * ``render_mode``: ``"ansi"`` (``render()`` returns the text), ``"human"`` (prints it) or ``"rgb_array"``
       (the text drawn on an image, for video recorders; SB3's ``make_vec_env`` asks for this mode).
@@ -80,6 +85,7 @@ class TextGenerationEnv(gym.Env):
         restrict_actions: bool = False,
         reward_fallback: float | None = None,
         split: str = "train",
+        observation: str = "dict",
         render_mode: str | None = None,
         **unknown: Any,
     ):
