@@ -38,10 +38,19 @@ def register_env(env_id: str, kwargs: dict[str, Any]) -> None:
     )
 
 
+#: flat-observation id -> built-in task name: ``textgym/<Task>Flat-v0`` is ``textgym/<Task>-v0`` with
+#: ``observation="flat"`` (one Box of ids + mask), for scripts that build their env with ``gym.make(id)`` alone
+#: and expect a flat observation (CleanRL's ``ppo.py``).
+FLAT_ENVS: dict[str, str] = {env_id.replace("-v0", "Flat-v0"): task for env_id, task in BUILTIN_ENVS.items()}
+
+
 def register_builtin_envs() -> None:
     for env_id, task in BUILTIN_ENVS.items():
         if env_id not in gym.registry:
             register_env(env_id, {"task": task})
+    for env_id, task in FLAT_ENVS.items():
+        if env_id not in gym.registry:
+            register_env(env_id, {"task": task, "observation": "flat"})
 
 
 register_builtin_envs()

@@ -317,7 +317,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, Any] | None:
-    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.logger import Logger, make_output_format
 
     from textgym.plotting import plot_training_curves
 
@@ -361,10 +361,13 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
         model = warm_started_model(config, env, log=say, write_cache=main)
         if main:
             model.save_pretrained(run_dir / "reference", tokenizer=env.unwrapped.tokenizer)  # for `textgym eval`
+            say(f"Saved the warm-started model (the KL reference) to {run_dir / 'reference'}")
         algo = TokenPPO(model, env, seed=config["seed"], device=config.get("device", "auto"), **ppo_options)
         header, rows = [], []
     if main:
-        algo.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
+        # progress.csv at the run root, tensorboard scalars in tb/ (`tensorboard --logdir RUN_DIR/tb`).
+        algo.set_logger(Logger(str(run_dir), [make_output_format("csv", str(run_dir)),
+                                              make_output_format("tensorboard", str(run_dir / "tb"))]))
         _continue_progress(algo.logger, header, rows)
 
     # Every rank generates (an FSDP model needs all ranks for each forward); rank 0's results are shown.
@@ -403,7 +406,9 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
         raise SystemExit(130) from None
     train_s = time.perf_counter() - start
     algo.save(str(run_dir / "final"))
+    say(f"Saved the trained model (TokenPPO.load; a Hugging Face model in policy/) to {run_dir / 'final'}")
     save_checkpoint(algo, run_dir)
+    say(f"Saved the checkpoint (textgym train --resume) to {checkpoint}")
 
     with preserved_rng(algo):
         after = sample_generations(algo, eval_env, prompt_indices)
@@ -429,9 +434,11 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
         "after": after_eval,
     }
     (run_dir / "samples.json").write_text(json.dumps({"before": before, "after": after, "summary": summary}, indent=2))
+    print(f"Saved the before/after generations to {run_dir / 'samples.json'}")
     progress = run_dir / "progress.csv"
     if progress.is_file():
         plot_training_curves(progress, run_dir / "curves.png", title=f"TokenPPO on {config['env']}")
+        print(f"Saved the training curves to {run_dir / 'curves.png'}")
     print(
         f"Test reward {summary['greedy_reward_before']:.3f} -> {summary['greedy_reward_after']:.3f} greedy, "
         f"{summary['reward_before']:.3f} -> {summary['reward_after']:.3f} sampled, after {train_s:.0f} s of RL"

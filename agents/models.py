@@ -18,6 +18,7 @@ file of the same directory, which plain transformers ignores.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -62,6 +63,21 @@ class ActorCriticOutput:
     values: Tensor
     past_key_values: Any | None = None
     encoder_hidden_states: Tensor | None = None
+
+
+@contextlib.contextmanager
+def quiet_hf_progress():
+    """Inside the block, transformers draws no progress bars ("Writing model shards", "Loading weights"): a run
+    saves and loads models many times, and its one progress bar is training's. The previous setting is restored."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class ModelLoadError(OSError):
@@ -255,14 +271,15 @@ class ActorCriticLM(nn.Module):
             raise ModelLoadError(_load_error(directory / "config.json", e, trust_remote_code)) from e
         auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModelForCausalLM
         try:
-            lm = auto.from_pretrained(
-                directory,
-                config=config,
-                local_files_only=True,
-                use_safetensors=use_safetensors,
-                trust_remote_code=trust_remote_code,
-                **_dtype_kwarg(dtype),
-            )
+            with quiet_hf_progress():
+                lm = auto.from_pretrained(
+                    directory,
+                    config=config,
+                    local_files_only=True,
+                    use_safetensors=use_safetensors,
+                    trust_remote_code=trust_remote_code,
+                    **_dtype_kwarg(dtype),
+                )
         except Exception as e:
             raise ModelLoadError(_load_error(directory, e, trust_remote_code, weights=True)) from e
         model = cls(lm, critic=critic)
@@ -286,7 +303,8 @@ class ActorCriticLM(nn.Module):
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.lm.save_pretrained(directory)
+        with quiet_hf_progress():
+            self.lm.save_pretrained(directory)
         save_file({k: v.detach().contiguous() for k, v in self.value_head.state_dict().items()}, directory / VALUE_HEAD_FILENAME)
         if self.critic_lm is not None:
             # Tied weights share storage, which safetensors refuses: clone every tensor.
@@ -446,3 +464,58 @@ def build_default_model(tokenizer: Any = None, size: str = "small", critic: str 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ActorCriticLM.from_config(config, critic=critic)
+
+
+def merge_size(size: str | None, model_config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``model_config`` with ``size`` put in: ``{"size": s}`` and ``{"model_config": {"size": s}}`` mean the same
+    in ``TokenPPO(policy_kwargs=...)`` and ``TransformerPolicy(policy_kwargs=...)``.
+
+    Raises:
+        ValueError: ``size`` given both ways with different values.
+    """
+    if size is None:
+        return model_config
+    config = dict(model_config or {})
+    if config.get("size", size) != size:
+        raise ValueError(f"policy_kwargs gives the model size twice: size={size!r} and model_config['size']="
+                         f"{config['size']!r}; pass one of them.")
+    config["size"] = size
+    return config
+
+
+def build_model_from_config(model_config: dict[str, Any] | None = None, tokenizer: Any = None, critic: str = "shared",
+                            seed: int | None = None) -> ActorCriticLM:
+    """A freshly initialised model from a ``model_config`` dict (the ``policy_kwargs["model_config"]`` of
+    ``TokenPPO`` and ``TransformerPolicy``).
+
+    Args:
+        model_config: ``None`` or ``{"size": ...}``: :func:`build_default_model`; a dict with ``model_type``: any
+            Hugging Face config (``{"model_type": "llama", ...}``); else overrides of the default GPT-2 config
+            (``size`` plus any ``GPT2Config`` field, e.g. ``{"size": "tiny", "n_layer": 1}``).
+        tokenizer: what sizes the default model (see :func:`build_default_model`).
+        critic: ``"shared"`` or ``"separate"``.
+        seed: initialisation seed (the global RNG is left untouched); ``None``: the default model uses 0, other
+            configs draw from the global RNG.
+
+    Raises:
+        ValueError: a field that ``GPT2Config`` does not have (without ``model_type``).
+    """
+    config = dict(model_config or {})
+    if "model_type" in config:
+        model_type = config.pop("model_type")
+        hf_config = transformers.AutoConfig.for_model(model_type, **config)
+    else:
+        size = config.pop("size", "small")
+        if not config:
+            return build_default_model(tokenizer, size=size, critic=critic, seed=0 if seed is None else seed)
+        base = build_default_model(tokenizer, size="tiny").config  # only for the tokenizer's ids
+        hf_config = default_model_config(base.vocab_size, base.pad_token_id, base.eos_token_id, base.bos_token_id, size=size)
+        unknown = sorted(key for key in config if not hasattr(hf_config, key))
+        if unknown:
+            raise ValueError(f"Unknown GPT2Config fields in model_config: {unknown}. Add 'model_type' for another architecture.")
+        hf_config.update(config)
+    if seed is None:
+        return ActorCriticLM.from_config(hf_config, critic=critic)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ActorCriticLM.from_config(hf_config, critic=critic)

@@ -25,7 +25,6 @@ from typing import Any
 
 import gymnasium as gym
 import torch
-import transformers
 from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -34,7 +33,8 @@ from torch import Tensor
 
 from agents.distributions import logprobs_and_entropy_from_logits, process_logits, sample_tokens, token_logprobs_and_entropy
 from agents.kv_cache import SlotKVCache, encode_last
-from agents.models import ActorCriticLM, build_default_model, default_model_config
+from agents.models import ActorCriticLM, build_model_from_config, merge_size
+from textgym.envs.core import split_flat_observation
 
 _EXACT_FLOAT32_IDS = 2**24  # SB3 stores Box observations as float32: integers below 2**24 convert back exactly
 
@@ -87,7 +87,8 @@ class TransformerPolicy(ActorCriticPolicy):
     """A Hugging Face causal or seq2seq LM with a value head, as an SB3 actor-critic policy.
 
     Args:
-        observation_space: textgym's ``Dict(input_ids=Box((P+T,)), attention_mask=Box((P+T,)))``.
+        observation_space: textgym's ``Dict(input_ids=Box((P+T,)), attention_mask=Box((P+T,)))``, or its flat
+            ``Box((2 (P+T),))`` (``observation="flat"``, the ``textgym/<Task>Flat-v0`` ids).
         action_space: ``Discrete(n)`` with ``n <= model.vocab_size`` (logits beyond ``n`` are dropped).
         lr_schedule: SB3's learning-rate schedule (PPO's ``learning_rate``; ~1e-4 to 3e-4 suits small LMs,
             1e-5 to 1e-6 pretrained ones).
@@ -96,6 +97,8 @@ class TransformerPolicy(ActorCriticPolicy):
         model_config: config for a from-scratch model when ``model`` is None: a dict with ``model_type`` (any HF
             config, e.g. ``{"model_type": "llama", ...}``), or overrides of the default GPT-2 config
             (``size`` in ``"tiny"/"small"/"medium"`` plus any ``GPT2Config`` field).
+        size: shorthand for ``model_config={"size": size}``, the key ``TokenPPO(policy_kwargs=...)`` takes: both
+            forms work with both classes.
         critic: ``"shared"`` (value head on the actor's trunk) or ``"separate"`` (its own copy of the trunk).
         temperature, top_k, top_p: sampling controls, applied identically to sampling and to PPO's log-probs.
         use_cache: reuse per-slot KV caches during rollouts (``agents.kv_cache``). Results are the same either way.
@@ -117,6 +120,7 @@ class TransformerPolicy(ActorCriticPolicy):
         lr_schedule: Schedule,
         model: str | os.PathLike | ActorCriticLM | None = None,
         model_config: dict[str, Any] | None = None,
+        size: str | None = None,
         critic: str = "shared",
         temperature: float = 1.0,
         top_k: int = 0,
@@ -138,6 +142,7 @@ class TransformerPolicy(ActorCriticPolicy):
         process_logits(torch.zeros(1, 2), temperature, top_k, top_p)  # validates the sampling controls early
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}.")
+        model_config = merge_size(size, model_config)
         if model is not None and model_config is not None:
             raise ValueError("Pass either model (a directory or an ActorCriticLM) or model_config, not both.")
         # nn.Module.__init__ has not run yet: keep the model object out of the module registry until _build.
@@ -188,20 +193,7 @@ class TransformerPolicy(ActorCriticPolicy):
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _model_from_config(self) -> ActorCriticLM:
-        config = dict(self.model_config or {})
-        if "model_type" in config:
-            model_type = config.pop("model_type")
-            return ActorCriticLM.from_config(transformers.AutoConfig.for_model(model_type, **config), critic=self.critic)
-        size = config.pop("size", "small")
-        if not config:
-            return build_default_model(self.tokenizer_path, size=size, critic=self.critic)
-        base = build_default_model(self.tokenizer_path, size="tiny").config  # only for the tokenizer's ids
-        gpt2 = default_model_config(base.vocab_size, base.pad_token_id, base.eos_token_id, base.bos_token_id, size=size)
-        unknown = sorted(key for key in config if not hasattr(gpt2, key))
-        if unknown:
-            raise ValueError(f"Unknown GPT2Config fields in model_config: {unknown}. Add 'model_type' for another architecture.")
-        gpt2.update(config)
-        return ActorCriticLM.from_config(gpt2, critic=self.critic)
+        return build_model_from_config(self.model_config, self.tokenizer_path, critic=self.critic)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         """Everything needed to rebuild the policy; the weights come from the state dict SB3 saves alongside."""
@@ -225,9 +217,26 @@ class TransformerPolicy(ActorCriticPolicy):
             optimizer_kwargs=self.optimizer_kwargs,
         )
 
+    def save_pretrained(self, directory: str | os.PathLike, tokenizer: Any = None) -> None:
+        """Export the LM as a Hugging Face model directory with its tokenizer (``AutoModelForCausalLM``,
+        ``AutoTokenizer`` and ``transformers.pipeline("text-generation", model=directory)`` load it), plus the
+        value head (``ActorCriticLM.from_pretrained``, or ``policy_kwargs={"model": directory}``, load both).
+
+        Args:
+            directory: target directory (created if missing).
+            tokenizer: the env's tokenizer (anything with ``save_pretrained``); default: the policy's
+                ``tokenizer`` path, else textgym's default tokenizer.
+        """
+        from textgym.tokenizers import load_tokenizer
+
+        self.model.save_pretrained(directory, tokenizer=tokenizer if tokenizer is not None else load_tokenizer(self.tokenizer_path))
+
     # ------------------------------------------------------------------ encoding
     def obs_to_ids(self, obs: PyTorchObs) -> tuple[Tensor, Tensor]:
-        """Token ids and attention mask (int64) from an SB3 observation (float32 or integer tensors)."""
+        """Token ids and attention mask (int64) from an SB3 observation (float32 or integer tensors): textgym's
+        Dict, or its ``observation="flat"`` Box (the ids, then the mask)."""
+        if isinstance(obs, Tensor):
+            obs = split_flat_observation(obs)
         if not isinstance(obs, dict) or "input_ids" not in obs or "attention_mask" not in obs:
             raise ValueError("TransformerPolicy expects textgym's Dict observation with 'input_ids' and 'attention_mask'.")
         ids, mask = obs["input_ids"], obs["attention_mask"]
@@ -304,14 +313,25 @@ def _disable_dropout(model: torch.nn.Module) -> None:
                 setattr(module, name, 0.0)
 
 
+def _is_flat_layout(space: gym.spaces.Space) -> bool:
+    """textgym's ``observation="flat"`` Box: 1-D, even length, its second half a 0/1 mask."""
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1 or space.shape[0] % 2:
+        return False
+    half = space.shape[0] // 2
+    return bool((space.low == 0).all() and (space.high[half:] == 1).all())
+
+
 def _check_spaces(observation_space: gym.spaces.Space, action_space: gym.spaces.Space) -> None:
     if not isinstance(action_space, gym.spaces.Discrete):
         raise ValueError(f"TransformerPolicy needs a Discrete (token) action space, got {action_space}.")
     if action_space.n > _EXACT_FLOAT32_IDS:
         raise ValueError(f"Action space of {action_space.n} tokens: ids >= 2**24 do not survive SB3's float32 observations.")
+    if _is_flat_layout(observation_space):
+        return
     if not isinstance(observation_space, gym.spaces.Dict) or {"input_ids", "attention_mask"} - set(observation_space.spaces):
         raise ValueError(
-            f"TransformerPolicy needs textgym's Dict observation with 'input_ids' and 'attention_mask', got {observation_space}."
+            "TransformerPolicy needs textgym's Dict observation with 'input_ids' and 'attention_mask', or its flat Box "
+            f"(observation='flat': the ids, then the mask), got {observation_space}."
         )
     shapes = {key: observation_space[key].shape for key in ("input_ids", "attention_mask")}
     if len(shapes["input_ids"]) != 1 or shapes["input_ids"] != shapes["attention_mask"]:

@@ -102,8 +102,8 @@ def main(argv=None) -> dict:
         if it % report_every == 0 and it != args.iterations:
             greedy = algo.evaluate(test_env, num_episodes=args.eval_episodes, deterministic=True)["reward_mean"]
             print(
-                f"iter {it:3d}  train reward {m['rollout/reward_mean']:.3f}  kl {m['train/kl']:.3f}  "
-                f"entropy {m['train/entropy']:.2f}  clip {m['train/clip_fraction']:.2f}  test greedy {greedy:.3f}"
+                f"iter {it:3d}  train reward {m['rollout/ep_rew_mean']:.3f}  kl {m['train/kl']:.3f}  "
+                f"entropy {-m['train/entropy_loss']:.2f}  clip {m['train/clip_fraction']:.2f}  test greedy {greedy:.3f}"
             )
     after = accuracy()
     total_s = time.perf_counter() - start

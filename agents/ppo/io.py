@@ -38,11 +38,21 @@ def _jsonable(name: str, value: Any) -> Any:
 
 
 def save(algo: Any, path: str) -> None:
-    from agents.ppo.lora import has_lora, merged_copy
+    path = os.fspath(path)
+    if path.endswith(".zip"):  # SB3's convention (CheckpointCallback names its saves *.zip): a real archive
+        _save_zip(algo, path)
+        return
+    from agents.ppo.lora import ADAPTER_DIR, has_lora, merged_copy, save_adapter
 
     os.makedirs(path, exist_ok=True)
-    policy = merged_copy(algo.policy) if has_lora(algo.policy) else algo.policy
-    policy.save_pretrained(os.path.join(path, POLICY_DIR))
+    lora = has_lora(algo.policy)
+    policy = merged_copy(algo.policy) if lora else algo.policy
+    # The env's tokenizer goes with the weights, so AutoTokenizer and transformers.pipeline load policy/ alone.
+    tokenizer = getattr(algo.env.unwrapped, "tokenizer", None)
+    tokenizer = tokenizer if callable(getattr(tokenizer, "save_pretrained", None)) else None
+    policy.save_pretrained(os.path.join(path, POLICY_DIR), tokenizer=tokenizer)
+    if lora:  # also as a PEFT adapter over the pre-LoRA model (peft.PeftModel.from_pretrained(base, path/adapter))
+        save_adapter(algo.policy, os.path.join(path, ADAPTER_DIR), getattr(algo, "base_model_path", None))
     spec = getattr(algo.env.unwrapped, "spec", None) or getattr(algo.env, "spec", None)
     state = {
         "format": "textgym.TokenPPO/1",
@@ -59,8 +69,44 @@ def save(algo: Any, path: str) -> None:
         json.dump(state, f, indent=2)
 
 
+def _save_zip(algo: Any, path: str) -> None:
+    """``save`` into a temporary directory, then zip it (stored, not compressed: weights do not compress) to
+    ``path`` atomically; the archive holds the same files as a ``save`` directory."""
+    import tempfile
+    import zipfile
+
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=".tokenppo-") as tmp:
+        save(algo, os.path.join(tmp, "saved"))
+        partial = os.path.join(tmp, "saved.zip")
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+            for root, _, files in os.walk(os.path.join(tmp, "saved")):
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    archive.write(full, os.path.relpath(full, os.path.join(tmp, "saved")))
+        os.replace(partial, path)
+
+
 def load(cls: type, path: str, env: Any, device: Any, overrides: dict, verify: bool = True) -> Any:
-    """``TokenPPO.load``; ``verify``: check the policy files against the sha256 sums in ``token_ppo.json``."""
+    """``TokenPPO.load`` of a directory or a ``.zip`` archive of one; ``verify``: check the policy files against the
+    sha256 sums in ``token_ppo.json``."""
+    import zipfile
+
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.isfile(path + ".zip"):
+        path += ".zip"  # as SB3's load does: the extension is optional
+    if os.path.isfile(path) and zipfile.is_zipfile(path):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="tokenppo-") as tmp:
+            with zipfile.ZipFile(path) as archive:
+                archive.extractall(tmp)
+            return _load_dir(cls, tmp, env, device, overrides, verify)
+    return _load_dir(cls, path, env, device, overrides, verify)
+
+
+def _load_dir(cls: type, path: str, env: Any, device: Any, overrides: dict, verify: bool) -> Any:
     from agents.models import ActorCriticLM
 
     state_file = os.path.join(path, STATE_FILE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from typing import Any, Iterator
 
 from torch import nn
@@ -81,6 +82,36 @@ def adapters_disabled(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for layer in layers:
             layer.enable_adapters(True)
+
+
+#: Where ``TokenPPO.save`` writes a LoRA run's adapters (PEFT's format), next to the merged ``policy/``.
+ADAPTER_DIR = "adapter"
+
+
+def save_adapter(model: nn.Module, directory: str | os.PathLike, base_model_name_or_path: str | None = None) -> None:
+    """Write ``model``'s LoRA adapters as a PEFT adapter directory (``adapter_config.json`` +
+    ``adapter_model.safetensors``) that ``peft.PeftModel.from_pretrained(base, directory)`` loads onto the
+    pre-LoRA model ``base`` (``AutoModelForCausalLM``), giving the same logits as the merged weights.
+
+    Args:
+        model: an ``ActorCriticLM`` with adapters from :func:`apply_lora`.
+        directory: target directory (created if missing).
+        base_model_name_or_path: recorded in the config (PEFT's field): where the base model lives, if known.
+    """
+    import peft
+    from safetensors.torch import save_file
+
+    transformer = model.lm
+    config = copy.deepcopy(transformer.peft_config["default"])  # get_peft_model left it on the transformer
+    config.base_model_name_or_path = base_model_name_or_path
+    config.inference_mode = True
+    os.makedirs(directory, exist_ok=True)
+    config.save_pretrained(str(directory))
+    # PEFT names a PeftModel's weights "base_model.model.<path in the transformer>"; the wrapper was discarded
+    # (apply_lora), so the prefix is added here to what get_peft_model_state_dict finds on the transformer.
+    state = peft.get_peft_model_state_dict(transformer, adapter_name="default")
+    state = {f"base_model.model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
+    save_file(state, os.path.join(str(directory), "adapter_model.safetensors"), metadata={"format": "pt"})
 
 
 def merged_copy(model: nn.Module) -> nn.Module:

@@ -30,6 +30,7 @@ from agents.distributions import process_logits, sample_tokens, token_logprobs_a
 from agents.models import position_ids_from_mask
 from agents.ppo.buffer import layout_to_sequences
 from agents.ppo.masking import LaggedMaskPolicy
+from textgym.envs.core import split_flat_observation
 
 
 @dataclass
@@ -263,6 +264,7 @@ def generate_episodes(
     device = next(model.parameters()).device
     options = {"prompt_indices": np.asarray(prompt_indices)} if prompt_indices is not None else None
     obs, _ = env.reset(seed=seed, options=options)
+    obs = split_flat_observation(obs)  # an observation="flat" env: the same ids and mask
     prompt_ids, prompt_mask, _, _ = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.long().to(device)
     # The model never sees the columns that are padding in every slot (exact: positions come from the mask).
@@ -304,6 +306,7 @@ def generate_episodes(
             if masker is not None:
                 masker.step(tokens, attention_mask, next_position)
         next_position = next_position + 1
+    obs = split_flat_observation(obs)
     _, _, response_ids, response_mask = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
     logp = values = None
     if record_logprobs:

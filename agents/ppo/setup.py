@@ -63,13 +63,23 @@ def make_env(env: Any, num_envs: int, env_kwargs: dict | None, warn: bool = True
 
 def make_policy(policy: Any, env: Any, policy_kwargs: dict | None, seed: int | None) -> nn.Module:
     """An ``ActorCriticLM`` from an instance, a local directory or ``"default"``; checks the vocabulary fits."""
-    from agents.models import ActorCriticLM, build_default_model
+    from agents.models import ActorCriticLM, build_model_from_config, merge_size
 
     kwargs = dict(policy_kwargs or {})
+    # TransformerPolicy's form ({"model_config": {"size": ...}}) and TokenPPO's ({"size": ...}) mean the same.
+    model_config = merge_size(kwargs.pop("size", None), kwargs.pop("model_config", None))
     if isinstance(policy, ActorCriticLM):
         model = policy
     elif policy == "default":
-        model = build_default_model(tokenizer=env.tokenizer, seed=0 if seed is None else seed, **kwargs)
+        unknown = sorted(set(kwargs) - {"critic"})
+        if unknown:
+            raise TypeError(f"policy_kwargs {unknown} do not apply to policy='default'; it takes 'size', 'critic' and "
+                            "'model_config' (a dict: 'size', GPT2Config fields, or 'model_type' and that config's fields).")
+        model = build_model_from_config(model_config, env.tokenizer, critic=kwargs.get("critic", "shared"),
+                                        seed=0 if seed is None else seed)
+    elif model_config is not None:
+        raise ValueError("policy_kwargs 'size' / 'model_config' build a new model: use them with policy='default', "
+                         f"not with policy={policy!r}.")
     elif isinstance(policy, (str, os.PathLike)):
         if not os.path.isdir(policy):
             raise ValueError(

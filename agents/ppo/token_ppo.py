@@ -17,6 +17,7 @@ One iteration::
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import warnings
 from typing import Any
@@ -40,6 +41,11 @@ from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
 from agents.ppo.setup import (allowed_tokens, check_hyperparams, disable_dropout,
                               enable_gradient_checkpointing, make_env, make_policy)
 
+
+
+#: TokenPPO's update statistics that SB3's PPO logs under another name (``train/<SB3 name>``). The mean entropy
+#: is logged as SB3's ``train/entropy_loss``, its negative.
+SB3_TRAIN_TAGS = {"policy_loss": "policy_gradient_loss"}
 
 
 class TokenPPO:
@@ -94,7 +100,10 @@ class TokenPPO:
             in a row raise ``agents.ppo.nonfinite.NonFiniteError`` (``agents/ppo/nonfinite.py``).
         num_envs: slots when ``env`` is an id.
         env_kwargs: extra ``gym.make_vec`` arguments when ``env`` is an id.
-        policy_kwargs: extra arguments for ``build_default_model`` / ``ActorCriticLM.from_pretrained``.
+        policy_kwargs: with ``policy="default"``: ``size`` (``"tiny"`` / ``"small"`` / ``"medium"``), ``critic``,
+            and ``model_config``, the dict ``TransformerPolicy`` takes (``{"size": ...}``, GPT2Config fields, or
+            ``model_type`` and that config's fields): ``{"size": "tiny"}`` and ``{"model_config": {"size":
+            "tiny"}}`` are the same model. With a directory: ``ActorCriticLM.from_pretrained`` arguments.
         seed: seeds Python, numpy, torch, the sampler and the env; same seed on CPU gives identical runs.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``...
         verbose: 0 silent, 1 SB3 stdout logging, 2 also warnings about the setup.
@@ -181,6 +190,8 @@ class TokenPPO:
                 f"{group_size} slots); use num_envs={group_size * max(1, self.num_envs // group_size)}."
             )
         self.policy = make_policy(policy, base_env, policy_kwargs, seed).to(self.device)
+        # The model the run started from, when it is a directory: a LoRA run's saved PEFT adapter names it.
+        self.base_model_path = str(policy) if isinstance(policy, (str, os.PathLike)) and policy != "default" else None
         if lora is not None:
             apply_lora(self.policy, lora)
         self.dist.broadcast_module(self.policy)  # every rank starts from rank 0's weights
@@ -459,7 +470,13 @@ class TokenPPO:
             self.kl_controller.update(self.last_rollout_kl)
         self.nonfinite_guard.end_iteration(self, problem)
         self.last_update_stats = stats  # the per-step ("loss") and per-micro-batch values behind the means
-        metrics = {f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in stats.items()}
+        means = {k: float(np.mean(v)) if v else float("nan") for k, v in stats.items()}
+        # SB3's PPO tags for the quantities it logs too (entropy_loss is minus the mean entropy, as in SB3);
+        # textgym's own names for the rest.
+        metrics = {f"train/{SB3_TRAIN_TAGS.get(k, k)}": v for k, v in means.items() if k != "entropy"}
+        metrics["train/entropy_loss"] = -means["entropy"]
+        metrics["train/learning_rate"] = float(self.optimizer.param_groups[0]["lr"])
+        metrics["train/clip_range"] = float(self.clip_range)
         metrics["train/nonfinite_skipped"] = float(problem is not None)
         metrics.update(self._rollout_metrics(buf))
         metrics["train/kl"] = self.last_rollout_kl
@@ -474,7 +491,7 @@ class TokenPPO:
     def _rollout_metrics(self, buf: SequenceRolloutBuffer) -> dict[str, float]:
         scores = buf.scores.float()
         metrics = {
-            "rollout/reward_mean": float(scores.mean()),
+            "rollout/ep_rew_mean": float(scores.mean()),
             "rollout/reward_std": float(scores.std()) if scores.numel() > 1 else 0.0,
             "rollout/ep_len_mean": float(buf.response_lengths.float().mean()),
             "rollout/eos_rate": float(buf.terminated.float().mean()),
@@ -522,6 +539,7 @@ class TokenPPO:
         callback = CallbackList(callbacks)
         callback.init_callback(self)
         total_timesteps = total_timesteps + (0 if reset_num_timesteps else self.num_timesteps)
+        self._learn_start = (time.perf_counter(), self.num_timesteps)  # for time/fps
         callback.on_training_start(locals(), globals())
         with GracefulInterrupt() as interrupt:
             self._learn_loop(total_timesteps, callback, log_interval, interrupt)
@@ -541,6 +559,8 @@ class TokenPPO:
             metrics = self.train()
             elapsed = self.last_rollout["rollout_s"] + time.perf_counter() - start
             metrics["time/tokens_per_sec"] = self.buffer.num_tokens / max(elapsed, 1e-9)
+            # SB3's fps: env steps (tokens) per second since this learn() started.
+            metrics["time/fps"] = float(int((self.num_timesteps - self._learn_start[1]) / max(time.perf_counter() - self._learn_start[0], 1e-9)))
             metrics["time/generate_tokens_per_sec"] = self.buffer.num_tokens / max(self.last_rollout["generate_s"], 1e-9)
             for key, value in metrics.items():
                 self.logger.record(key, value)
@@ -567,14 +587,18 @@ class TokenPPO:
         return ppo_io.evaluate(self, env, num_episodes, deterministic)
 
     def save(self, path: str) -> None:
-        """Write ``path/`` with the policy (``save_pretrained``: safetensors + config), the tokenizer when the env
-        has one that saves, and ``token_ppo.json`` (hyperparameters, KL coefficient, counters). No pickle.
-        Under ``torchrun`` call it on every rank: only rank 0 writes (FSDP gathers the full weights first)."""
+        """Write ``path/`` with ``policy/`` (``save_pretrained``: safetensors + config, and the env's tokenizer,
+        so ``AutoTokenizer`` and ``transformers.pipeline`` load it alone), ``adapter/`` for a LoRA run (a PEFT
+        adapter over the pre-LoRA model) and ``token_ppo.json`` (hyperparameters, KL coefficient, counters).
+        No pickle. A ``path`` ending in ``.zip`` (SB3's convention, e.g. its ``CheckpointCallback``) writes the
+        same files as one zip archive, which :meth:`load` reads. Under ``torchrun`` call it on every rank: only
+        rank 0 writes (FSDP gathers the full weights first)."""
         self.dist.save(self, path, ppo_io.save)
 
     @classmethod
     def load(cls, path: str, env: Any = None, device: str | torch.device = "auto", **overrides: Any) -> "TokenPPO":
-        """Rebuild a ``TokenPPO`` saved with :meth:`save`; ``env`` defaults to the saved env id;
+        """Rebuild a ``TokenPPO`` saved with :meth:`save` (a directory or a ``.zip``; as in SB3, ``load("x")``
+        finds ``x.zip``); ``env`` defaults to the saved env id;
         ``overrides`` replace saved hyperparameters. For inference or fine-tuning from the weights: the optimizer
         and random states start fresh (use :meth:`load_checkpoint` to continue a run exactly)."""
         return ppo_io.load(cls, path, env, device, overrides)

@@ -132,3 +132,12 @@ def test_bad_spaces_raise(make_model):
         TransformerPolicy(spaces.Box(0, 1, (P + T,)), spaces.Discrete(VOCAB), lambda _: 1e-4)
     with pytest.raises(ValueError, match="smaller than the action space"):
         TransformerPolicy(obs_space(100), spaces.Discrete(100), lambda _: 1e-4, model=make_model("gpt2"))
+
+
+def test_policy_kwargs_take_the_keys_tokenppo_takes():
+    """TokenPPO's {"size": ...} works for TransformerPolicy too, as {"model_config": {"size": ...}} does."""
+    flat = TransformerPolicy(obs_space(), spaces.Discrete(VOCAB), lambda _: 1e-4, size="tiny")
+    nested = TransformerPolicy(obs_space(), spaces.Discrete(VOCAB), lambda _: 1e-4, model_config={"size": "tiny"})
+    assert flat.model.config.to_dict() == nested.model.config.to_dict() and flat.model.config.n_layer == 2
+    with pytest.raises(ValueError, match="size"):
+        TransformerPolicy(obs_space(), spaces.Discrete(VOCAB), lambda _: 1e-4, size="tiny", model_config={"size": "small"})

@@ -49,3 +49,30 @@ def test_stock_ppo_learns_saves_loads_and_predicts(tmp_path):
 
     mean_reward, std_reward = evaluate_policy(loaded, env, n_eval_episodes=4)
     assert np.isfinite(mean_reward) and np.isfinite(std_reward)
+
+
+def test_transformer_policy_exports_a_hugging_face_model_with_its_tokenizer(tmp_path):
+    from tests.agents.hf_exports import assert_loads_as_hf_model
+    from textgym.tokenizers import default_tokenizer
+
+    env = DummyVecEnv([lambda: gym.make(ENV_ID)])
+    model = PPO(TransformerPolicy, env, n_steps=8, batch_size=8, seed=0, device="cpu",
+                policy_kwargs={"model_config": {"size": "tiny"}})
+    model.policy.save_pretrained(tmp_path / "export")
+    assert_loads_as_hf_model(tmp_path / "export", default_tokenizer())
+
+
+def test_transformer_policy_takes_the_flat_observation():
+    """PPO(TransformerPolicy) on textgym/ArithmeticFlat-v0 acts exactly as on the Dict id with the same weights."""
+    from textgym.envs.core import split_flat_observation
+
+    flat_env = DummyVecEnv([lambda: gym.make("textgym/ArithmeticFlat-v0") for _ in range(2)])
+    dict_env = DummyVecEnv([lambda: gym.make(ENV_ID) for _ in range(2)])
+    kwargs = dict(n_steps=8, batch_size=16, n_epochs=1, seed=0, device="cpu", policy_kwargs={"size": "tiny"})
+    flat, plain = PPO(TransformerPolicy, flat_env, **kwargs), PPO(TransformerPolicy, dict_env, **kwargs)
+    flat.learn(16)
+    plain.policy.load_state_dict(flat.policy.state_dict())
+    obs = flat_env.reset()
+    flat_actions, _ = flat.predict(obs, deterministic=True)
+    plain_actions, _ = plain.predict(split_flat_observation(obs), deterministic=True)
+    np.testing.assert_array_equal(flat_actions, plain_actions)

@@ -254,7 +254,7 @@ def test_train_under_torchrun_two_ranks_one_run_directory(tmp_path):
     last = run_dir / "checkpoints/last"
     assert (last / "token_ppo.json").is_file() and (last / "training_state.json").is_file()
     assert not (run_dir / "checkpoints/last.tmp").exists()
-    assert len(list(run_dir.glob("events.out.tfevents*"))) == 1  # one logger, rank 0's
+    assert len(list((run_dir / "tb").glob("events.out.tfevents*"))) == 1  # one logger, rank 0's
 
 
 def test_interrupted_train_resumes_exactly_like_the_uninterrupted_run(trained_run, tmp_path, capsys, monkeypatch):

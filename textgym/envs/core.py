@@ -31,8 +31,9 @@ StepReward = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[float]]
 #: The constructor arguments of both envs that :func:`resolve_config` turns into an :class:`EnvConfig`.
 CONFIG_ARGS = (
     "task", "prompts", "reward", "tokenizer", "max_prompt_tokens", "max_new_tokens", "step_reward",
-    "allowed_token_ids", "reward_fallback", "split",
+    "allowed_token_ids", "restrict_actions", "reward_fallback", "split", "observation",
 )
+OBSERVATION_MODES = ("dict", "flat")
 
 
 @dataclass
@@ -48,6 +49,7 @@ class EnvConfig:
     allowed_token_ids: np.ndarray | None
     reward_fallback: float | None
     task_name: str | None
+    observation: str = "dict"
 
 
 def resolve_config(
@@ -60,8 +62,10 @@ def resolve_config(
     max_new_tokens: int | None = None,
     step_reward: StepReward | None = None,
     allowed_token_ids: Sequence[int] | None = None,
+    restrict_actions: bool = False,
     reward_fallback: float | None = None,
     split: str = "train",
+    observation: str = "dict",
     unknown_kwargs: dict[str, Any] | None = None,
     known_kwargs: Sequence[str] = (),
 ) -> EnvConfig:
@@ -76,6 +80,9 @@ def resolve_config(
             f"textgym env got unknown keyword argument(s) {sorted(unknown_kwargs)}.{hint} "
             f"Accepted arguments: {', '.join(known_kwargs)}."
         )
+    if observation not in OBSERVATION_MODES:
+        raise ValueError(f"observation must be 'dict' or 'flat', got {observation!r}: 'dict' gives "
+                         "Dict(input_ids, attention_mask), 'flat' one Box of the ids followed by the mask.")
     spec = get_task(task) if task is not None else None
     if prompts is None and spec is None:
         raise ValueError(
@@ -101,7 +108,14 @@ def resolve_config(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
     allowed = None
-    if allowed_token_ids is None and spec is not None and spec.allowed_tokens is not None:
+    if restrict_actions and allowed_token_ids is None:
+        if spec is None or spec.allowed_tokens is None:
+            what = f"the {spec.name!r} task" if spec is not None else "an env without a built-in task"
+            with_mask = ", ".join(name for name, task in _tasks().items() if task.allowed_tokens is not None)
+            raise ValueError(
+                f"restrict_actions=True, but {what} has no natural action mask (tasks with one: {with_mask}). "
+                "Pass allowed_token_ids=[...] to restrict the tokens yourself."
+            )
         allowed_token_ids = spec.allowed_tokens(tok)
     if allowed_token_ids is not None:
         allowed = np.unique(np.asarray(list(allowed_token_ids), dtype=np.int64))
@@ -122,18 +136,41 @@ def resolve_config(
         allowed_token_ids=allowed,
         reward_fallback=reward_fallback,
         task_name=spec.name if spec is not None else None,
+        observation=observation,
     )
 
 
-def observation_space(cfg: EnvConfig) -> spaces.Dict:
-    """The Dict observation of one slot: token ids and attention mask, both int64 of shape (P + T,)."""
+def _tasks() -> dict:
+    from textgym.envs.tasks import TASKS
+
+    return TASKS
+
+
+def observation_space(cfg: EnvConfig) -> spaces.Dict | spaces.Box:
+    """The observation of one slot: the Dict of token ids and attention mask, both int64 of shape (P + T,), or
+    with ``observation="flat"`` one int64 Box of shape (2 (P + T),): the ids, then the mask."""
     length = cfg.max_prompt_tokens + cfg.max_new_tokens
+    if cfg.observation == "flat":
+        high = np.concatenate([np.full(length, cfg.tokenizer.vocab_size - 1), np.ones(length)]).astype(np.int64)
+        return spaces.Box(np.zeros(2 * length, dtype=np.int64), high, dtype=np.int64)
     return spaces.Dict(
         {
             "input_ids": spaces.Box(0, cfg.tokenizer.vocab_size - 1, shape=(length,), dtype=np.int64),
             "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64),
         }
     )
+
+
+def split_flat_observation(observation: Any) -> dict[str, Any]:
+    """The Dict form of an observation: a ``observation="flat"`` array ``[..., 2 L]`` (numpy or torch) becomes
+    ``{"input_ids": [..., :L], "attention_mask": [..., L:]}``; a Dict observation is returned as it is."""
+    if isinstance(observation, dict):
+        return observation
+    length = observation.shape[-1]
+    if length % 2:
+        raise ValueError(f"A flat textgym observation has an even length (ids, then mask); got shape {tuple(observation.shape)}.")
+    half = length // 2
+    return {"input_ids": observation[..., :half], "attention_mask": observation[..., half:]}
 
 
 def check_actions(actions: Any, n: int, vocab_size: int) -> np.ndarray:
@@ -280,7 +317,9 @@ class EpisodeBatch:
         self.num_episodes += len(slots)
         return total, components, prompts, completions
 
-    def observation(self, slots: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+    def observation(self, slots: np.ndarray | slice | int = slice(None)) -> dict[str, np.ndarray] | np.ndarray:
+        if self.cfg.observation == "flat":
+            return np.concatenate([self.input_ids[slots], self.attention_mask[slots]], axis=-1)
         return {"input_ids": self.input_ids[slots].copy(), "attention_mask": self.attention_mask[slots].copy()}
 
     def action_mask(self) -> np.ndarray:

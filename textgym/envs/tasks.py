@@ -24,7 +24,8 @@ class Task:
         fields: the prompt record fields the reward reads.
         max_prompt_tokens: ``P``, prompt slots in the observation.
         max_new_tokens: ``T``, the new-token limit (truncation).
-        allowed_tokens: optional ``tokenizer -> token ids`` the task restricts actions to (EOS is always added).
+        allowed_tokens: optional ``tokenizer -> token ids``, the task's natural alphabet, applied with
+            ``restrict_actions=True`` (EOS is always added).
     """
 
     name: str
@@ -52,6 +53,24 @@ def numeric_tokens(tokenizer: Any) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
+def alphabet_tokens(alphabet: str) -> Callable[[Any], np.ndarray]:
+    """``tokenizer -> ids`` of the tokens whose text is non-empty and made only of ``alphabet``'s characters
+    (a task's ``allowed_tokens``; special tokens decode to "" and are left out, EOS is added by the env)."""
+    characters = frozenset(alphabet)
+
+    def allowed(tokenizer: Any) -> np.ndarray:
+        texts = tokenizer.batch_decode([[i] for i in range(tokenizer.vocab_size)], skip_special_tokens=True)
+        return np.asarray([i for i, text in enumerate(texts) if text and set(text) <= characters], dtype=np.int64)
+
+    return allowed
+
+
+#: The natural alphabets (``gym.make(id, restrict_actions=True)``): an Arithmetic answer is a (signed) number,
+#: a Format answer is words, commas and periods (its data has no digits or other punctuation).
+ARITHMETIC_ALPHABET = "0123456789- "
+FORMAT_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,."
+
+
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
@@ -63,6 +82,7 @@ TASKS: dict[str, Task] = {
             fields=("answer",),
             max_prompt_tokens=24,
             max_new_tokens=6,
+            allowed_tokens=alphabet_tokens(ARITHMETIC_ALPHABET),
         ),
         Task(
             name="sentiment",
@@ -126,6 +146,7 @@ TASKS: dict[str, Task] = {
             fields=("target_words", "pattern", "kind"),
             max_prompt_tokens=32,
             max_new_tokens=20,
+            allowed_tokens=alphabet_tokens(FORMAT_ALPHABET),
         ),
     )
 }
@@ -133,12 +154,12 @@ TASKS: dict[str, Task] = {
 
 def get_task(task: str | Task) -> Task:
     """Look a task up by name (``"qa"``) or env id (``"textgym/QA-v0"``); a clear error lists the choices."""
-    from envs_registry import BUILTIN_ENVS
+    from envs_registry import BUILTIN_ENVS, FLAT_ENVS
 
     if isinstance(task, Task):
         return task
     if isinstance(task, str):
-        name = BUILTIN_ENVS.get(task, task).lower()
+        name = BUILTIN_ENVS.get(task, FLAT_ENVS.get(task, task)).lower()
         if name in TASKS:
             return TASKS[name]
     raise ValueError(f"Unknown textgym task {task!r}. Built-in tasks: {', '.join(TASKS)}.")

@@ -30,6 +30,10 @@ class TextGenerationEnv(gym.Env):
     ``P = max_prompt_tokens`` and ``T = max_new_tokens``. The prompt is left-padded into ``[0, P)`` (its last
     token at index ``P - 1``); generated token ``t`` sits at ``P + t``; the mask is 1 exactly on real tokens.
 
+    With ``observation="flat"`` (or the ``textgym/<Task>Flat-v0`` ids): one ``Box(0, high, (2 (P + T),), int64)``,
+    the ids followed by the mask (``textgym.envs.core.split_flat_observation`` gives the Dict back), for
+    scripts written for flat observations (CleanRL's ``ppo.py``, SB3's ``MlpPolicy``).
+
     ## Rewards
     On the final step, the task reward of the decoded completion (EOS excluded); 0 on other steps, plus the
     optional ``step_reward`` shaping on every step. ``info["reward_components"]`` holds each component of a
@@ -56,8 +60,12 @@ class TextGenerationEnv(gym.Env):
     * ``max_prompt_tokens`` / ``max_new_tokens``: ``P`` and ``T`` above.
     * ``step_reward``: optional shaping, ``step_reward(input_ids[n, P+T], actions[n], num_new_tokens[n]) -> [n]``.
     * ``allowed_token_ids``: restrict the task to these tokens (EOS always allowed); see :meth:`action_masks`.
+    * ``restrict_actions``: restrict the task to its natural alphabet, where it has one (Arithmetic: tokens made of
+      digits, minus signs and spaces; Format: letters, spaces, commas and periods; EOS always), so that
+      :meth:`action_masks` (MaskablePPO, TokenPPO) means something. Off by default: the full vocabulary.
     * ``reward_fallback``: if set, a reward that raises or returns NaN gives this value (with a warning)
       instead of stopping the episode with an error.
+    * ``observation``: ``"dict"`` (the default) or ``"flat"`` (see Observation space).
     * ``split``: ``"train"`` or ``"test"``, which half of a built-in task's data (ignored with ``prompts=``).
     * ``render_mode``: ``"ansi"`` (``render()`` returns the text), ``"human"`` (prints it) or ``"rgb_array"``
       (the text drawn on an image, for video recorders; SB3's ``make_vec_env`` asks for this mode).
@@ -75,8 +83,10 @@ class TextGenerationEnv(gym.Env):
         max_new_tokens: int | None = None,
         step_reward: StepReward | None = None,
         allowed_token_ids: Sequence[int] | None = None,
+        restrict_actions: bool = False,
         reward_fallback: float | None = None,
         split: str = "train",
+        observation: str = "dict",
         render_mode: str | None = None,
         **unknown: Any,
     ):

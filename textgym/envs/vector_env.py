@@ -54,8 +54,10 @@ class TextGenerationVectorEnv(VectorEnv):
         max_new_tokens: int | None = None,
         step_reward: StepReward | None = None,
         allowed_token_ids: Sequence[int] | None = None,
+        restrict_actions: bool = False,
         reward_fallback: float | None = None,
         split: str = "train",
+        observation: str = "dict",
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **unknown: Any,
@@ -163,7 +165,9 @@ class TextGenerationVectorEnv(VectorEnv):
             infos = {}
             mask = np.zeros(self.num_envs, dtype=bool)
             mask[finished] = True
-            infos["final_obs"] = np.array([{k: v[i] for k, v in final_obs.items()} if mask[i] else None for i in self._all], dtype=object)
+            infos["final_obs"] = np.array(
+                [(final_obs[i] if isinstance(final_obs, np.ndarray) else {k: v[i] for k, v in final_obs.items()}) if mask[i] else None
+                 for i in self._all], dtype=object)
             infos["_final_obs"] = mask
             infos["final_info"] = final_info
             infos["_final_info"] = mask

@@ -98,7 +98,7 @@ def main(out_dir: Path) -> None:
                 "train_policy_class": type(algo.train_policy).__name__,
                 "metric_diffs": {k: abs(run["metrics"][k] - ref["metrics"][k]) for k in shared
                                  if np.isfinite(ref["metrics"][k]) and k in ("train/loss", "train/kl", "train/kl_coef",
-                                                                            "rollout/reward_mean", "train/explained_variance")},
+                                                                            "rollout/ep_rew_mean", "train/explained_variance")},
             }
         dist.barrier()
 

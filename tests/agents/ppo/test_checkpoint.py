@@ -117,7 +117,7 @@ def test_same_seed_same_config_gives_identical_learn_metrics():
     attach(make(kl_target=0.5), b).learn(60)
     attach(make(kl_target=0.5, seed=1), c).learn(60)
     assert_same_rows(a.rows, b.rows)
-    assert a.rows[0]["rollout/reward_mean"] != c.rows[0]["rollout/reward_mean"] or a.rows != c.rows
+    assert a.rows[0]["rollout/ep_rew_mean"] != c.rows[0]["rollout/ep_rew_mean"] or a.rows != c.rows
 
 
 def test_checkpoint_is_safetensors_and_json_and_replaced_atomically(tmp_path):

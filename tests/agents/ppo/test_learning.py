@@ -17,4 +17,4 @@ def test_reward_rises_far_beyond_chance_on_toy_task():
     end = algo.evaluate(num_episodes=32, deterministic=False)["reward_mean"]
     assert start < 0.2, start
     assert end > 0.6, (start, end)
-    assert algo.last_metrics["rollout/reward_mean"] > 0.5
+    assert algo.last_metrics["rollout/ep_rew_mean"] > 0.5

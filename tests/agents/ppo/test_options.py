@@ -93,7 +93,7 @@ def test_gradient_checkpointing_and_bf16_request_on_cpu():
         algo = make(gradient_checkpointing=True, bf16=True)
     assert not algo.use_bf16
     checkpointed = one_iteration(algo)
-    for key in ("train/policy_loss", "train/value_loss", "train/approx_kl"):
+    for key in ("train/policy_gradient_loss", "train/value_loss", "train/approx_kl"):
         assert checkpointed[key] == pytest.approx(plain[key], rel=1e-4, abs=1e-6)
 
 
@@ -186,6 +186,6 @@ def test_old_logprobs_kept_while_sampling_match_the_recomputed_pass(kl_coef):
     torch.testing.assert_close(a.values, b.values, atol=1e-4, rtol=0)
     torch.testing.assert_close(a.ref_logp, b.ref_logp, atol=1e-4, rtol=0)
     metrics = rollout.train()
-    assert abs(metrics["train/ratio_mean"] - 1.0) < 0.1 and np.isfinite(metrics["train/policy_loss"])
+    assert abs(metrics["train/ratio_mean"] - 1.0) < 0.1 and np.isfinite(metrics["train/policy_gradient_loss"])
     with pytest.raises(ValueError, match="old_logprobs must be one of"):
         make(old_logprobs="cached")

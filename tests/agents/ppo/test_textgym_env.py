@@ -22,7 +22,7 @@ def test_trains_on_a_textgym_id_and_saves(tmp_path):
     assert algo.env.unwrapped.autoreset_mode == AutoresetMode.DISABLED
     algo.learn(8)
     m = algo.last_metrics
-    assert 1 <= m["rollout/ep_len_mean"] <= 3 and np.isfinite(m["train/policy_loss"])
+    assert 1 <= m["rollout/ep_len_mean"] <= 3 and np.isfinite(m["train/policy_gradient_loss"])
     assert "rollout/reward_numeric_match" in m or any(k.startswith("rollout/reward_") for k in m)
     algo.save(str(tmp_path / "run"))
     loaded = TokenPPO.load(str(tmp_path / "run"))  # the env comes back from the saved id
@@ -57,3 +57,12 @@ def test_sb3_eval_callback_evaluates_through_predict():
     algo = TokenPPO(model_for(tok), "textgym/Arithmetic-v0", num_envs=4, env_kwargs={"max_new_tokens": 3}, seed=0)
     algo.learn(12, callback=callback)
     assert callback.n_calls >= 3 and callback.last_mean_reward in (0.0, 0.5, 1.0)
+
+
+def test_tokenppo_trains_on_a_flat_observation_id():
+    from agents.ppo import TokenPPO
+
+    algo = TokenPPO("default", "textgym/ArithmeticFlat-v0", num_envs=4, policy_kwargs={"size": "tiny"}, batch_size=4,
+                    n_epochs=1, seed=0, device="cpu")
+    algo.learn(30)
+    assert algo.iteration >= 1 and algo.buffer.response_mask.sum() > 0

@@ -63,12 +63,28 @@ def test_metrics_reach_stdout_csv_and_tensorboard(tmp_path, capsys):
     algo.set_logger(configure(str(tmp_path), ["stdout", "csv", "tensorboard"]))
     algo.learn(30)
     header = open(tmp_path / "progress.csv").readline().strip().split(",")
-    for key in ("rollout/reward_mean", "rollout/reward_std", "rollout/ep_len_mean", "train/kl", "train/entropy",
-                "train/clip_fraction", "train/approx_kl", "train/value_loss", "train/policy_loss",
-                "train/explained_variance", "train/ratio_mean", "train/kl_coef", "time/tokens_per_sec"):
+    for key in (*SB3_TAGS, "rollout/reward_std", "train/kl", "train/explained_variance", "train/ratio_mean",
+                "train/kl_coef", "time/tokens_per_sec"):
         assert key in header, key
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
-    assert "reward_mean" in capsys.readouterr().out
+    assert "ep_rew_mean" in capsys.readouterr().out
+
+
+#: The tags SB3's PPO logs, which TokenPPO logs for the same quantities.
+SB3_TAGS = ("rollout/ep_rew_mean", "rollout/ep_len_mean", "train/policy_gradient_loss", "train/value_loss",
+            "train/entropy_loss", "train/approx_kl", "train/clip_fraction", "train/learning_rate", "train/clip_range",
+            "train/loss", "time/fps")
+
+
+def test_metrics_use_sb3_names_and_meanings():
+    algo = make(learning_rate=2e-3, clip_range=0.3)
+    algo.learn(30)
+    m = algo.last_metrics  # what the logger recorded for the last iteration
+    assert set(SB3_TAGS) <= set(m), sorted(set(SB3_TAGS) - set(m))
+    assert m["train/learning_rate"] == 2e-3 and m["train/clip_range"] == 0.3
+    assert m["train/entropy_loss"] < 0  # SB3's sign: minus the mean entropy
+    assert m["rollout/ep_rew_mean"] == float(algo.buffer.scores.float().mean())
+    assert not {"rollout/reward_mean", "train/policy_loss", "train/entropy"} & set(algo.last_metrics)
 
 
 def test_same_seed_same_metrics_different_seed_differs():
@@ -185,3 +201,34 @@ def test_progress_bar_counts_generated_tokens():
     algo = make()
     algo.learn(20, progress_bar=True)
     assert algo.num_timesteps >= 20
+
+
+def test_sb3_checkpoint_callback_writes_zips_that_load(tmp_path):
+    import zipfile
+
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    algo = make()
+    algo.learn(30, callback=CheckpointCallback(save_freq=4, save_path=str(tmp_path), name_prefix="tokenppo"))
+    saved = sorted(tmp_path.glob("tokenppo_*_steps.zip"))
+    assert saved and all(zipfile.is_zipfile(path) for path in saved)  # real archives, as SB3 users expect
+    loaded = TokenPPO.load(str(saved[-1]), env=ToyVectorEnv(num_envs=8), device="cpu")
+    assert 0 < loaded.num_timesteps <= algo.num_timesteps
+    algo.save(str(tmp_path / "final.zip"))
+    again = TokenPPO.load(str(tmp_path / "final"), env=ToyVectorEnv(num_envs=8), device="cpu")  # SB3: ".zip" optional
+    for p, q in zip(algo.policy.parameters(), again.policy.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_policy_kwargs_take_the_keys_transformer_policy_takes():
+    """{"size": ...} and TransformerPolicy's {"model_config": {"size": ...}} build the same model."""
+    def build(policy_kwargs):
+        return TokenPPO("default", "textgym/Arithmetic-v0", num_envs=2, policy_kwargs=policy_kwargs, seed=0, device="cpu").policy
+
+    flat, nested = build({"size": "tiny"}), build({"model_config": {"size": "tiny"}})
+    assert flat.config.n_layer == nested.config.n_layer == 2 and flat.config.n_embd == 64
+    for p, q in zip(flat.parameters(), nested.parameters()):
+        torch.testing.assert_close(p, q)
+    assert build({"model_config": {"size": "tiny", "n_layer": 1}}).config.n_layer == 1
+    with pytest.raises(ValueError, match="size"):
+        build({"size": "tiny", "model_config": {"size": "small"}})
