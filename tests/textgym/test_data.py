@@ -81,6 +81,16 @@ def _qa_people(record):
     return tuple(re.findall(r"(?:^|\. )(\w+) lives in", record["prompt"].split("Context: ")[1].split("\n")[0]))
 
 
+DIALOGUE_KINDS = {"problem": r"my \w[\w ]* (arrived|has not|stopped|is missing)", "news": r"I just ",
+                  "request": r"can you help me", "invite": r"would you like to", "complaint": r"the [\w ]+ was"}
+
+
+def _dialogue_combination(record):
+    user = record["prompt"].split("\n")[0]
+    (kind,) = [k for k, pattern in DIALOGUE_KINDS.items() if re.search(pattern, user, re.IGNORECASE)]
+    return kind, record["tone"]
+
+
 # task -> the held-out dimension of a record (what the test split holds out; see each module's docstring)
 HELD_OUT = {
     "sentiment": _sentiment_item,
@@ -88,6 +98,7 @@ HELD_OUT = {
     "format": _format_combination,
     "keywords": _keywords_pair,
     "qa": _qa_people,
+    "dialogue": _dialogue_combination,
 }
 
 
@@ -217,12 +228,18 @@ def test_qa_answers_are_spans_of_the_passage_and_vary_within_each_question_type(
     assert all(r["answer"] in r["completion"] for r in train)
 
 
-def test_dialogue_tones_and_references(splits):
-    from textgym.data.dialogue import TONES
+def test_dialogue_demonstrations_are_in_a_random_tone_and_references_in_the_asked_one(splits):
+    from textgym.data.dialogue import KINDS, TEST_COMBINATIONS, TONES
 
-    for record in splits["dialogue"][0]:
+    train, test = splits["dialogue"]
+    all_replies = {tone: {r for kind in KINDS.values() for r in kind[2][tone]} for tone in TONES}
+    for record in train + test:
         assert record["tone"] in TONES and f"Tone: {record['tone']}" in record["prompt"]
-        assert record["completion"].strip() in record["references"]
+        assert len(record["references"]) == 2
+    in_asked_tone = np.mean([r["completion"].strip() in r["references"] for r in train])
+    assert 0.15 < in_asked_tone < 0.35  # a quarter, by chance
+    assert {_dialogue_combination(r) for r in test} == TEST_COMBINATIONS
+    assert {k for k, _ in TEST_COMBINATIONS} | {"complaint"} == set(KINDS) and len(all_replies) == 4
 
 
 def test_format_demonstrations_are_off_by_one_half_the_time_and_patterns_are_exact(splits):
@@ -270,7 +287,7 @@ DEMO_SCORES = {
     "summarize": (0.85, 1.0),
     "translate": (0.85, 1.0),
     "qa": (0.5, 0.7),  # a third bare spans (F1 1), the rest sentences (F1 ~0.4)
-    "dialogue": (0.85, 1.0),
+    "dialogue": (0.3, 0.6),  # replies in a random tone
 }
 
 

@@ -48,7 +48,10 @@ def test_tone_formula_for_polite():
     from textgym.rewards.builtin import positivity
 
     text = "Please help."  # one polite cue of the two needed for the full cue score
-    assert run("tone", [text], {"tone": ["polite"]}) == pytest.approx([0.3 * positivity(text) + 0.7 * 0.5])
+    plain = run("tone", [text], {"tone": ["polite"]}, min_words=0, max_cue_word_share=None)
+    assert plain == pytest.approx([0.3 * positivity(text) + 0.7 * 0.5])
+    # the guards: 2 words of the 3 required, and both words carry sentiment (share 1 > 0.5: a quarter)
+    assert run("tone", [text], {"tone": ["polite"]}) == pytest.approx([plain[0] * 2 / 3 * 0.25])
 
 
 def test_tone_errors():
@@ -56,7 +59,8 @@ def test_tone_errors():
         run("tone", ["hi"], {"tone": ["sarcastic"]})
     with pytest.raises(RewardInputError, match="field 'tone'"):
         run("tone", ["hi"])
-    assert run("tone", ["hi"], tone="positive") == pytest.approx(run("sentiment", ["hi"]))
+    text = ["What a lovely day at the beach."]  # a sentence: neither word-list guard applies
+    assert run("tone", text, tone="positive") == pytest.approx(run("sentiment", text))
     with pytest.raises(ValueError, match="tone must be one of"):
         rewards.make("tone", tone="sarcastic")
 
@@ -200,3 +204,17 @@ def test_token_f1_is_not_gamed_by_copying_the_passage_or_listing_candidates():
     assert task_reward("qa", prompt, " " + " ".join(JOBS), **fields) < 0.15  # every job at once
     wrong = next(j for j in JOBS if j not in passage)
     assert task_reward("qa", prompt, " " + wrong, **fields) == 0.0  # a constant answer
+
+
+def test_tone_a_string_of_cues_is_not_a_reply():
+    prompt = "User: my order arrived broken.\nTone: apologetic\nReply:"
+    reply = " I am so sorry about your order, and I apologize. We will fix it right away."
+    assert task_reward("dialogue", prompt, reply, tone="apologetic") > 0.75
+    cases = {"apologetic": " Sorry! Apologies! Forgive me!", "enthusiastic": " !!!!!!!!",
+             "polite": " please thank you kindly", "positive": " wonderful lovely great happy"}
+    for tone, degenerate in cases.items():
+        before = run("tone", [degenerate], {"tone": [tone]}, min_words=0, max_cue_word_share=None)[0]
+        after = task_reward("dialogue", prompt, degenerate, tone=tone)
+        assert after < 0.45 < before, (tone, before, after)
+    with pytest.raises(ValueError, match="max_cue_word_share"):
+        rewards.make("tone", max_cue_word_share=2)
