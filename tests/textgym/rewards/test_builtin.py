@@ -218,3 +218,21 @@ def test_tone_a_string_of_cues_is_not_a_reply():
         assert after < 0.45 < before, (tone, before, after)
     with pytest.raises(ValueError, match="max_cue_word_share"):
         rewards.make("tone", max_cue_word_share=2)
+
+
+def test_rouge_and_bleu_chrf_penalise_a_repeated_reference():
+    summary = "Maple Creek opened a new school that cost 47 million dollars."
+    article = ("Article: The town of Maple Creek opened a new school on Wednesday. The school cost 47 million dollars "
+               "and took 3 years to build. Mayor Sara Khan said it would serve 1500 families.\nSummary:")
+    refs = {"references": [summary]}
+    assert task_reward("summarize", article, " " + summary, **refs) == 1.0
+    assert run("rouge", [f"{summary} {summary}"], {"references": [[summary]]}) == [pytest.approx(2 / 3)]  # the hole
+    assert task_reward("summarize", article, f" {summary} {summary}", **refs) < 0.45
+    assert task_reward("summarize", article, " " + article, **refs) < 0.45  # copy the prompt
+    assert task_reward("summarize", article, " Maple Creek Maple Creek Maple Creek", **refs) < 0.1
+    french = "Nous buvons l'eau aujourd'hui."
+    prompt = "Translate to French: We drink the water today.\nFrench:"
+    assert task_reward("translate", prompt, " " + french, references=[french]) == pytest.approx(1.0)
+    assert task_reward("translate", prompt, f" {french} {french}", references=[french]) < 0.4
+    assert task_reward("translate", prompt, " We drink the water today.", references=[french]) < 0.1  # a copy
+    assert task_reward("translate", prompt, " nous nous nous nous", references=[french]) < 0.1
