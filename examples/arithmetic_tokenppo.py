@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=60, help="PPO iterations (rollout + update)")
     p.add_argument("--sft-steps", type=int, default=3000, help="supervised warm-start steps")
     p.add_argument("--num-envs", type=int, default=512, help="episodes per rollout (8 answers to each of num_envs/8 questions)")
-    p.add_argument("--eval-episodes", type=int, default=395, help="test prompts for accuracy (395 = all)")
+    p.add_argument("--eval-episodes", type=int, default=370, help="test prompts for accuracy (370 = all)")
     p.add_argument("--model-size", default="tiny", help="build_default_model size (tiny: 0.4M parameters)")
     p.add_argument("--learning-rate", type=float, default=2e-5)
     p.add_argument("--seed", type=int, default=0)

@@ -10,7 +10,6 @@ generalisation, not memory. This module then shuffles a split with the caller's 
 from __future__ import annotations
 
 import copy
-import hashlib
 
 import numpy as np
 
@@ -58,11 +57,7 @@ def make_loader(task: str, all_splits, description: str, held_out: str):
     def load(split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
         if split not in SPLITS:
             raise ValueError(f"Unknown split {split!r} for task {task!r}: use one of {SPLITS}.")
-        splits = all_splits()
-        if not isinstance(splits, dict):  # legacy generator: one pool, split by a hash of the prompt
-            splits = {name: [r for r in splits if _in_hashed_test_split(r["prompt"]) == (name == "test")]
-                      for name in SPLITS}
-        return select(list(splits[split]), split, n, seed, task=task)
+        return select(list(all_splits()[split]), split, n, seed, task=task)
 
     load.__doc__ = f"""{description}
 
@@ -89,7 +84,3 @@ def by_rank(values, every: int, offset: int = 0) -> frozenset:
     """Every ``every``-th of ``values`` starting at ``offset``: a fixed, documented held-out subset (no hashing)."""
     return frozenset(v for i, v in enumerate(values) if i % every == offset % every)
 
-
-def _in_hashed_test_split(prompt: str, test_fraction: float = 0.1) -> bool:
-    bucket = int.from_bytes(hashlib.md5(prompt.encode("utf-8")).digest()[:8], "big") / 2.0**64
-    return bucket < test_fraction

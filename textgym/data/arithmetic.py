@@ -5,13 +5,15 @@ compare text). Operands are small enough for a few-million-parameter model: sums
 (differences never negative) and products of 0-12, 4,096 distinct problems in all.
 
 What the demonstration teaches: the answer format (one number, then EOS) and the answers of the training
-problems. What it does not teach: the test problems' answers, which need the digit rules (carries, borrows)
-applied to unseen operand combinations; a 0.43M model answers about half of them after the warm start.
+problems. What it does not teach: the answers of the test problems, whose operand pairs it never sees; a 0.43M
+model answers about half of them after the warm start, so RL has the other half to win.
 
-Held-out dimension: the pair of the operands' last digits. A problem is in the test split when
-``(a % 10, b % 10)`` is one of :data:`TEST_DIGIT_PAIRS` (10 of the 100 ordered digit pairs, closed under swapping:
-"13 + 28", "28 + 13", "3 * 8" and "44 - 24" are test problems), so no training problem combines those last digits
-and the test measures whether the policy learned the rule rather than memorised a table.
+Held-out dimension: the operand pair. A problem on operands ``a`` and ``b`` is in the test split when
+``(min(a, b) + 3 * max(a, b)) % 11 == 5`` (:func:`in_test_split`; 370 of 4,096 problems), a rule on the unordered
+pair, so "13 + 28" and "28 + 13" are both test problems and commutativity cannot leak an answer from training
+(the old prompt-hash split put one order in each split). The rule cuts across digits: every last-digit pair
+occurs in both splits. (Holding out whole last-digit pairs instead, e.g. every sum of numbers ending in 3 and 8,
+left the warm start at 0.22 greedy accuracy: too hard a jump for this model.)
 """
 
 from __future__ import annotations
@@ -22,12 +24,9 @@ from textgym.data._split import make_loader
 
 MAX_ADD = 50
 MAX_MUL = 12
-TEST_DIGIT_PAIRS = frozenset({(3, 8), (8, 3), (1, 6), (6, 1), (4, 4), (7, 7), (2, 9), (9, 2), (0, 5), (5, 0)})
-
-
 def in_test_split(a: int, b: int) -> bool:
     """Whether the problem on operands ``a`` and ``b`` belongs to the test split (see the module docstring)."""
-    return (a % 10, b % 10) in TEST_DIGIT_PAIRS
+    return (min(a, b) + 3 * max(a, b)) % 11 == 5
 
 
 @lru_cache(maxsize=1)
@@ -49,4 +48,4 @@ def _all_splits() -> dict[str, tuple[dict, ...]]:
 
 
 load = make_loader("arithmetic", _all_splits, "Arithmetic records.",
-                   held_out="operand last-digit pairs TEST_DIGIT_PAIRS")
+                   held_out="unordered operand pairs with (min + 3 * max) % 11 == 5")

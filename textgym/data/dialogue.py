@@ -4,16 +4,28 @@ Record fields: ``prompt`` ("User: Hi, my order has not arrived yet.\\nTone: apol
 (a reply in that tone), ``tone`` (one of :data:`TONES`), ``references`` (every reply the generator knows for
 that message and tone). The replies carry the usual markers of each tone: apologies ("sorry", "apologize"),
 courtesy ("please", "thank you"), excitement ("!", "love", "amazing") and warmth (positive words).
+
+What the demonstration teaches: fitting replies to each kind of message, in all four tones. What it does not
+teach: the asked tone. Each demonstration is a reply in a tone drawn at random (seeded; a quarter of them happen
+to be the asked tone), while ``references`` stay the replies in the asked tone; a warm start that copies the
+demonstrations answers in a random tone, and RL has to learn to follow the ``Tone:`` line.
+
+Held-out dimension: (kind of message, tone) combinations. :data:`TEST_COMBINATIONS` (one per tone: an
+enthusiastic reply to a problem, an apologetic one to good news, ...) occur only in test prompts; every kind and
+every tone is trained on.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 from functools import lru_cache
 
 from textgym.data._split import make_loader
 
 TONES = ("polite", "apologetic", "enthusiastic", "positive")
+TEST_COMBINATIONS = frozenset({("problem", "enthusiastic"), ("news", "apologetic"), ("request", "positive"),
+                               ("invite", "polite")})
 GREETINGS = ("", "Hi, ", "Hello, ", "Hey, ")
 
 # kind -> (message template, slot values, {tone: reply templates})
@@ -82,9 +94,9 @@ KINDS = {
 
 
 @lru_cache(maxsize=1)
-def _all_records() -> tuple[dict, ...]:
-    records = []
-    counter = itertools.count()
+def _all_splits() -> dict[str, tuple[dict, ...]]:
+    splits: dict[str, list[dict]] = {"train": [], "test": []}
+    rng = random.Random(9)
     for kind, (message, slots, replies) in KINDS.items():
         for values in itertools.product(*slots.values()):
             filled = dict(zip(slots, values))
@@ -92,10 +104,12 @@ def _all_records() -> tuple[dict, ...]:
                 text = message.format(**filled)
                 user = greeting + (text if greeting else text[0].upper() + text[1:])
                 references = [reply.format(**filled) for reply in replies[tone]]
-                pick = next(counter) % len(references)  # alternate demonstrations so both variants are taught
-                records.append({"prompt": f"User: {user}\nTone: {tone}\nReply:",
-                                "completion": " " + references[pick], "tone": tone, "references": references})
-    return tuple(records)
+                demo = rng.choice(replies[rng.choice(TONES)]).format(**filled)  # a random tone, not the asked one
+                splits["test" if (kind, tone) in TEST_COMBINATIONS else "train"].append(
+                    {"prompt": f"User: {user}\nTone: {tone}\nReply:", "completion": " " + demo, "tone": tone,
+                     "references": references})
+    return {name: tuple(records) for name, records in splits.items()}
 
 
-load = make_loader("dialogue", _all_records, "Message + tone records.", "a hash bucket of prompts")
+load = make_loader("dialogue", _all_splits, "Message + tone records.",
+                   held_out="(kind of message, tone) combinations TEST_COMBINATIONS")

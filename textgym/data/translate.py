@@ -4,6 +4,16 @@ Record fields: ``prompt`` ("Translate to French: The cat eats the fish.\\nFrench
 (" Le chat mange le poisson."), ``references`` ([the French sentence]). Sentences are subject + verb + object
 (+ an optional time phrase) in the present tense; the grammar handles gender (le/la/un/une), elision (l'eau,
 j'aime) and conjugation for "I", "we" and third-person subjects, so every reference is correct French.
+
+What the demonstration teaches: the vocabulary and the word order. What it does not teach: all of the grammar.
+Half the demonstrations are a literal, word-by-word rendering with one error of the kind a learner makes
+(:func:`literal_translation`): the third-person verb for every subject ("nous mange"), no elision ("je aime",
+"le eau"), or the object's article of the wrong gender ("la pain"); the ``references`` stay correct, so the
+demonstrations average about 0.8 BLEU+chrF and RL has the grammar to fix.
+
+Held-out dimension: (subject, object) pairs. Every :data:`HELD_OUT_EVERY`-th distinct pair in sorted order
+(:func:`test_pairs`) occurs only in test prompts: every subject, verb and object is trained on, but "the girl"
+with "an apple" only in the test split.
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
-from textgym.data._split import make_loader
+from textgym.data._split import by_rank, make_loader
 
 # English subject, French subject, person ("1s", "1p", "3s")
 SUBJECTS = (
@@ -51,6 +61,9 @@ VERBS = (
 TIMES = (("", ""), (" today", " aujourd'hui"), (" every day", " tous les jours"), (" in the morning", " le matin"),
          (" tonight", " ce soir"), (" on Sunday", " le dimanche"))
 PERSON_INDEX = {"1s": 0, "3s": 1, "1p": 2}
+HELD_OUT_EVERY = 8
+ERRORS = ("conjugation", "elision", "gender")
+_GENDER_SWAP = {"le ": "la ", "la ": "le ", "un ": "une ", "une ": "un ", "l'": "le ", "les ": "la "}
 
 
 def _french_clause(subject: str, verb: str) -> str:
@@ -64,18 +77,48 @@ def _sentence_case(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
+def literal_translation(fr_subj: str, fr_verb: tuple[str, str, str], person: str, fr_obj: str, fr_time: str,
+                        error: str) -> str:
+    """A word-by-word French sentence with one learner's ``error`` (one of :data:`ERRORS`), where it applies."""
+    verb = fr_verb[PERSON_INDEX[person]]
+    if error == "conjugation" and verb != fr_verb[1]:
+        return _sentence_case(f"{fr_subj} {fr_verb[1]} {fr_obj}{fr_time}.")  # "nous mange", "je boit"
+    clause = _french_clause(fr_subj, verb)
+    if error == "elision" and (clause.startswith("j'") or fr_obj.startswith("l'") or fr_subj.startswith("l'")):
+        subject = {"l'homme": "le homme"}.get(fr_subj, fr_subj)
+        obj = "le " + fr_obj[2:] if fr_obj.startswith("l'") else fr_obj
+        return _sentence_case(f"{subject} {verb} {obj}{fr_time}.")  # "je aime", "le eau"
+    article = next(a for a in _GENDER_SWAP if fr_obj.startswith(a))  # every object starts with an article
+    obj = _GENDER_SWAP[article] + fr_obj[len(article):]
+    return _sentence_case(f"{clause} {obj}{fr_time}.")  # "la pain", "une gâteau"
+
+
 @lru_cache(maxsize=1)
-def _all_records() -> tuple[dict, ...]:
-    records = []
+def test_pairs() -> frozenset:
+    """The held-out (English subject, English object) pairs: every ``HELD_OUT_EVERY``-th in sorted order."""
+    pairs = sorted({(subject[0], obj[0]) for subject in SUBJECTS for verb in VERBS for obj in verb[2]})
+    return by_rank(pairs, HELD_OUT_EVERY)
+
+
+@lru_cache(maxsize=1)
+def _all_splits() -> dict[str, tuple[dict, ...]]:
+    splits: dict[str, list[dict]] = {"train": [], "test": []}
+    held_out = test_pairs()
+    position = itertools.count()
     for (en_subj, fr_subj, person), (en_verb, fr_verb, objects), (en_time, fr_time) in itertools.product(
         SUBJECTS, VERBS, TIMES
     ):
         for en_obj, fr_obj in objects:
             english = _sentence_case(f"{en_subj} {en_verb[0 if person == '3s' else 1]} {en_obj}{en_time}.")
             french = _sentence_case(f"{_french_clause(fr_subj, fr_verb[PERSON_INDEX[person]])} {fr_obj}{fr_time}.")
-            records.append({"prompt": f"Translate to French: {english}\nFrench:", "completion": " " + french,
-                            "references": [french]})
-    return tuple(records)
+            i = next(position)
+            demo = french if i % 2 == 0 else literal_translation(fr_subj, fr_verb, person, fr_obj, fr_time,
+                                                                 ERRORS[(i // 2) % len(ERRORS)])
+            splits["test" if (en_subj, en_obj) in held_out else "train"].append(
+                {"prompt": f"Translate to French: {english}\nFrench:", "completion": " " + demo,
+                 "references": [french]})
+    return {name: tuple(records) for name, records in splits.items()}
 
 
-load = make_loader("translate", _all_records, "English-to-French records.", "a hash bucket of prompts")
+load = make_loader("translate", _all_splits, "English-to-French records.",
+                   held_out="(subject, object) pairs test_pairs()")

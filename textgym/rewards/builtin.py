@@ -114,6 +114,8 @@ def _cue_pattern(cue: str) -> re.Pattern:
 
 
 _TONE_PATTERNS = {tone: [_cue_pattern(c) for c in cues] for tone, cues in TONE_CUES.items()}
+# one-word cues, matched against single lowercased words by the word-list guard
+_CUE_WORDS = tuple(re.compile(re.escape(c)) for cues in TONE_CUES.values() for c in cues if re.fullmatch(r"\w+", c))
 
 
 class ToneReward(Reward):
@@ -129,19 +131,33 @@ class ToneReward(Reward):
 
     Reads the field ``tone`` (or uses the constructor's ``tone`` when the batch has none).
 
+    Two guards keep a bare string of cues from winning: a reply shorter than ``min_words`` words is scaled by
+    ``words / min_words`` ("!!!!!!" has none), and when more than ``max_cue_word_share`` of the words are cue or
+    sentiment words ("Sorry! Apologies! Forgive me!") the score is multiplied by ``(max_share / share) ** 2``,
+    as in :class:`SentimentReward`.
+
     Args:
         tone: the tone for samples without a ``tone`` field; None requires the field.
         cues_for_full_credit: how many distinct cues earn the full cue score.
+        min_words: replies with fewer words are scaled down; 0 turns the guard off.
+        max_cue_word_share: the share of cue and sentiment words above which the score is scaled down; None
+            turns the guard off.
     """
 
     optional_fields = ("tone",)
 
-    def __init__(self, tone: str | None = None, cues_for_full_credit: int = 2):
+    def __init__(self, tone: str | None = None, cues_for_full_credit: int = 2, min_words: int = 3,
+                 max_cue_word_share: float | None = 0.5):
         if tone is not None and tone not in TONE_CUES:
             raise ValueError(f"tone must be one of {sorted(TONE_CUES)}, got {tone!r}.")
         if cues_for_full_credit < 1:
             raise ValueError(f"cues_for_full_credit must be >= 1, got {cues_for_full_credit!r}.")
+        if not (isinstance(min_words, int) and min_words >= 0):
+            raise ValueError(f"min_words must be an integer >= 0, got {min_words!r}.")
+        if max_cue_word_share is not None and not 0.0 < max_cue_word_share <= 1.0:
+            raise ValueError(f"max_cue_word_share must be in (0, 1] or None, got {max_cue_word_share!r}.")
         self.tone, self.cues_for_full_credit = tone, cues_for_full_credit
+        self.min_words, self.max_cue_word_share = min_words, max_cue_word_share
         if tone is None:
             self.required_fields = ("tone",)
         vader()
@@ -158,7 +174,11 @@ class ToneReward(Reward):
         if weight < 1.0:
             found = sum(1 for pattern in _TONE_PATTERNS[tone] if pattern.search(completion))
             score += (1.0 - weight) * min(1.0, found / self.cues_for_full_credit)
-        return score
+        n_words = len(words(completion))
+        if n_words < self.min_words:
+            score *= n_words / self.min_words
+        share = sentiment_word_share(completion, extra=_CUE_WORDS)
+        return score * salad_factor(share, self.max_cue_word_share)
 
 
 class KeywordsReward(Reward):

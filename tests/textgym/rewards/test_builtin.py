@@ -48,7 +48,10 @@ def test_tone_formula_for_polite():
     from textgym.rewards.builtin import positivity
 
     text = "Please help."  # one polite cue of the two needed for the full cue score
-    assert run("tone", [text], {"tone": ["polite"]}) == pytest.approx([0.3 * positivity(text) + 0.7 * 0.5])
+    plain = run("tone", [text], {"tone": ["polite"]}, min_words=0, max_cue_word_share=None)
+    assert plain == pytest.approx([0.3 * positivity(text) + 0.7 * 0.5])
+    # the guards: 2 words of the 3 required, and both words carry sentiment (share 1 > 0.5: a quarter)
+    assert run("tone", [text], {"tone": ["polite"]}) == pytest.approx([plain[0] * 2 / 3 * 0.25])
 
 
 def test_tone_errors():
@@ -56,7 +59,8 @@ def test_tone_errors():
         run("tone", ["hi"], {"tone": ["sarcastic"]})
     with pytest.raises(RewardInputError, match="field 'tone'"):
         run("tone", ["hi"])
-    assert run("tone", ["hi"], tone="positive") == pytest.approx(run("sentiment", ["hi"]))
+    text = ["What a lovely day at the beach."]  # a sentence: neither word-list guard applies
+    assert run("tone", text, tone="positive") == pytest.approx(run("sentiment", text))
     with pytest.raises(ValueError, match="tone must be one of"):
         rewards.make("tone", tone="sarcastic")
 
@@ -200,3 +204,35 @@ def test_token_f1_is_not_gamed_by_copying_the_passage_or_listing_candidates():
     assert task_reward("qa", prompt, " " + " ".join(JOBS), **fields) < 0.15  # every job at once
     wrong = next(j for j in JOBS if j not in passage)
     assert task_reward("qa", prompt, " " + wrong, **fields) == 0.0  # a constant answer
+
+
+def test_tone_a_string_of_cues_is_not_a_reply():
+    prompt = "User: my order arrived broken.\nTone: apologetic\nReply:"
+    reply = " I am so sorry about your order, and I apologize. We will fix it right away."
+    assert task_reward("dialogue", prompt, reply, tone="apologetic") > 0.75
+    cases = {"apologetic": " Sorry! Apologies! Forgive me!", "enthusiastic": " !!!!!!!!",
+             "polite": " please thank you kindly", "positive": " wonderful lovely great happy"}
+    for tone, degenerate in cases.items():
+        before = run("tone", [degenerate], {"tone": [tone]}, min_words=0, max_cue_word_share=None)[0]
+        after = task_reward("dialogue", prompt, degenerate, tone=tone)
+        assert after < 0.45 < before, (tone, before, after)
+    with pytest.raises(ValueError, match="max_cue_word_share"):
+        rewards.make("tone", max_cue_word_share=2)
+
+
+def test_rouge_and_bleu_chrf_penalise_a_repeated_reference():
+    summary = "Maple Creek opened a new school that cost 47 million dollars."
+    article = ("Article: The town of Maple Creek opened a new school on Wednesday. The school cost 47 million dollars "
+               "and took 3 years to build. Mayor Sara Khan said it would serve 1500 families.\nSummary:")
+    refs = {"references": [summary]}
+    assert task_reward("summarize", article, " " + summary, **refs) == 1.0
+    assert run("rouge", [f"{summary} {summary}"], {"references": [[summary]]}) == [pytest.approx(2 / 3)]  # the hole
+    assert task_reward("summarize", article, f" {summary} {summary}", **refs) < 0.45
+    assert task_reward("summarize", article, " " + article, **refs) < 0.45  # copy the prompt
+    assert task_reward("summarize", article, " Maple Creek Maple Creek Maple Creek", **refs) < 0.1
+    french = "Nous buvons l'eau aujourd'hui."
+    prompt = "Translate to French: We drink the water today.\nFrench:"
+    assert task_reward("translate", prompt, " " + french, references=[french]) == pytest.approx(1.0)
+    assert task_reward("translate", prompt, f" {french} {french}", references=[french]) < 0.4
+    assert task_reward("translate", prompt, " We drink the water today.", references=[french]) < 0.1  # a copy
+    assert task_reward("translate", prompt, " nous nous nous nous", references=[french]) < 0.1
