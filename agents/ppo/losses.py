@@ -34,10 +34,19 @@ def clipped_policy_loss(
     with torch.no_grad():
         stats = {
             "clip_fraction": masked_mean(((ratio - 1.0).abs() > clip_range).float(), mask).item(),
-            "approx_kl": masked_mean(torch.expm1(log_ratio) - log_ratio, mask).item(),
+            # Over the tokens where both log-probs are finite: under top-k / top-p a sampled token can fall out of
+            # the current policy's support (logp = -inf), which would make the estimate inf and trip target_kl.
+            "approx_kl": _finite_k3(log_ratio, mask),
             "ratio_mean": masked_mean(ratio, mask).item(),
         }
     return loss, stats
+
+
+def _finite_k3(log_ratio: torch.Tensor, mask: torch.Tensor) -> float:
+    """``E[(rho - 1) - log rho]`` over the masked tokens whose log-ratio is finite (0 when there are none)."""
+    finite = torch.isfinite(log_ratio) & mask.bool()
+    safe = torch.where(finite, log_ratio, torch.zeros_like(log_ratio))
+    return masked_mean(torch.expm1(safe) - safe, finite).item()
 
 
 def clipped_value_loss(

@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
@@ -40,3 +43,22 @@ def test_value_loss_clipping():
     assert abs(clipped.item() - 0.5 * 0.64) < 1e-6
     clipped.backward()
     assert values.grad.item() == 0
+
+
+@pytest.mark.parametrize("processing", ["top-k", "top-p"])
+def test_approx_kl_stays_finite_when_a_sampled_token_leaves_the_support(processing):
+    """Under top-k / top-p the current policy can give a token sampled at rollout time logp = -inf."""
+    from agents.distributions import process_logits
+    from agents.ppo.losses import clipped_policy_loss
+
+    old_logits = torch.tensor([[2.0, 1.9, 0.0, -1.0]] * 2)
+    new_logits = torch.tensor([[2.0, 0.0, 1.95, -1.0]] * 2)  # token 1 drops out of the new top-2 / nucleus
+    kwargs = {"top_k": 2} if processing == "top-k" else {"top_p": 0.6}
+    old = torch.log_softmax(process_logits(old_logits, 1.0, kwargs.get("top_k", 0), kwargs.get("top_p", 1.0)), -1)
+    new = torch.log_softmax(process_logits(new_logits, 1.0, kwargs.get("top_k", 0), kwargs.get("top_p", 1.0)), -1)
+    tokens = torch.tensor([[0], [1]])
+    old_logp, new_logp = old.gather(1, tokens).T, new.gather(1, tokens).T
+    assert torch.isinf(new_logp).any() and torch.isfinite(old_logp).all()
+    _, stats = clipped_policy_loss(new_logp, old_logp, torch.ones_like(old_logp), torch.ones_like(old_logp), 0.2)
+    log_ratio = float(new_logp[0, 0] - old_logp[0, 0])  # only the finite token counts
+    assert stats["approx_kl"] == pytest.approx(math.expm1(log_ratio) - log_ratio, abs=1e-6)
