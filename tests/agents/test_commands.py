@@ -33,9 +33,17 @@ def timesteps(directory: Path) -> int:
 def finished_run(tmp_path_factory):
     import os
 
-    os.environ.setdefault("TEXTGYM_CACHE", str(tmp_path_factory.getbasetemp() / "commands-cache"))
+    # The same warm-start cache as the tests' runs (private_cache): they compare weights with this run's.
+    before = os.environ.get("TEXTGYM_CACHE")
+    os.environ["TEXTGYM_CACHE"] = str(tmp_path_factory.getbasetemp() / "commands-cache")
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    main(["train", *TINY, "--output-dir", str(run_dir), "--no-progress"])
+    try:
+        main(["train", *TINY, "--output-dir", str(run_dir), "--no-progress"])
+    finally:
+        if before is None:
+            os.environ.pop("TEXTGYM_CACHE")
+        else:
+            os.environ["TEXTGYM_CACHE"] = before
     return run_dir
 
 
