@@ -520,7 +520,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     algo.generator.manual_seed(args.seed)
     result = evaluate_policy_text(algo, env, args.episodes, deterministic=args.greedy, reference=ref_model)
     before = None
-    if ref_model is not None and not args.no_compare:
+    if ref_model is not None and not getattr(args, "no_compare", False):
         ref_algo = TokenPPO(ActorCriticLM.from_pretrained(reference), env, kl_coef=0.0, device=config.get("device", "auto"), seed=0)
         ref_algo.sampler = algo.sampler
         ref_algo.generator.manual_seed(args.seed)

@@ -180,7 +180,7 @@ def test_overwrite_replaces_the_previous_run_without_mixing_its_logs(finished_ru
     (run / "notes.txt").write_text("mine")  # not a run file: left alone
     main(["train", *TINY, "seed=1", "--output-dir", str(run), "--overwrite", "--no-progress"])
     assert "--overwrite: removed the previous run" in capsys.readouterr().out
-    assert len(list(run.glob("events.out.tfevents*"))) == 1
+    assert len(list(run.glob("tb/events.out.tfevents*"))) == 1  # the old run's events were removed
     assert "seed: 1" in (run / "config.yaml").read_text() and (run / "notes.txt").read_text() == "mine"
     assert digest(run / "final" / "policy") != digest(finished_run / "final" / "policy")
 

@@ -34,7 +34,8 @@ def test_a_combined_reward_gives_one_weighted_function_per_component():
     parts = [f(**kwargs)[0] for f in funcs]
     expected, _ = rewards.score({"keywords": 1.0, "repetition": 0.5}, [row["prompt"]], [text],
                                 {"keywords": [row["keywords"]]})
-    assert parts[0] == 1.0 and math.isclose(sum(parts), expected[0])
+    alone, _ = rewards.score("keywords", [row["prompt"]], [text], {"keywords": [row["keywords"]]})
+    assert math.isclose(parts[0], alone[0]) and math.isclose(sum(parts), expected[0]) and parts[1] < 0
 
 
 def test_conversational_dataset_and_chat_completions():

@@ -27,7 +27,7 @@ class Rows(KVWriter):
         self.rows = []
 
     def write(self, key_values, key_excluded, step=0):
-        self.rows.append({k: v for k, v in key_values.items() if "per_sec" not in k})
+        self.rows.append({k: v for k, v in key_values.items() if "per_sec" not in k and k != "time/fps"})
 
     def close(self):
         pass
