@@ -75,6 +75,11 @@ def _save_zip(algo: Any, path: str) -> None:
     import tempfile
     import zipfile
 
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"TokenPPO.save({path!r}): a directory of that name exists (a save from before .zip meant an archive); "
+            "TokenPPO.load still reads it. Move it away or save under another name: nothing was overwritten."
+        )
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=parent, prefix=".tokenppo-") as tmp:

@@ -218,6 +218,9 @@ def test_sb3_checkpoint_callback_writes_zips_that_load(tmp_path):
     again = TokenPPO.load(str(tmp_path / "final"), env=ToyVectorEnv(num_envs=8), device="cpu")  # SB3: ".zip" optional
     for p, q in zip(algo.policy.parameters(), again.policy.parameters()):
         torch.testing.assert_close(p, q)
+    (tmp_path / "old.zip").mkdir()  # a directory an older textgym wrote under a .zip name is never overwritten
+    with pytest.raises(IsADirectoryError, match="nothing was overwritten"):
+        algo.save(str(tmp_path / "old.zip"))
 
 
 def test_policy_kwargs_take_the_keys_transformer_policy_takes():
