@@ -11,7 +11,7 @@ from textgym.data import TASKS, corpus_text, load_task_data
 
 FIELDS = {
     "arithmetic": {"answer"},
-    "sentiment": {"polarity"},
+    "sentiment": {"polarity", "topics"},
     "keywords": {"keywords", "references"},
     "summarize": {"references"},
     "translate": {"references"},
@@ -184,6 +184,14 @@ def test_arithmetic_answers_are_correct_and_plentiful(splits):
         a, op, b = re.fullmatch(r"Q: (\d+) ([-+*]) (\d+) = \? A:", record["prompt"]).groups()
         expected = {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}[op]
         assert record["answer"] == str(expected) >= "0" and record["completion"] == f" {expected}"
+
+
+def test_sentiment_topics_name_the_reviewed_item_and_its_aspects(splits):
+    from textgym.data.sentiment import ITEMS
+
+    for record in splits["sentiment"][0][:50] + splits["sentiment"][1][:50]:
+        item = _sentiment_item(record)
+        assert record["topics"] == [item, *ITEMS[item][1]]
 
 
 def test_sentiment_words_carry_the_polarity_vader_gives_them(splits):

@@ -2,16 +2,20 @@
 
 Record fields: ``prompt`` ("Review: I watched this movie with my dad last Sunday."), ``completion`` (a fluent
 next sentence, e.g. " The acting was wonderful and the music felt warm."), ``polarity`` ("positive",
-"negative" or "neutral": VADER's reading of the demonstration; rewards ignore it). The RL task is "continue the review
-positively" (VADER reward), so the demonstrations are deliberately mixed: supervised warm-start teaches the model
-English, and RL then pushes it positive.
+"negative" or "neutral": VADER's reading of the demonstration; rewards ignore it) and ``topics`` (the reviewed item
+and the aspects a reviewer comments on: ``["camera", "lens", "battery", ...]``). The RL task is "continue the review
+positively, about the item reviewed" (VADER reward, halved for a continuation that mentions none of ``topics``), so
+the demonstrations are deliberately mixed: supervised warm-start teaches the model English, and RL then pushes it
+positive and on topic.
 
 Every sentiment word below is checked against VADER's lexicon by the tests (positive words score > 0, negative
 words < 0), so about half the demonstrations read positive and half negative.
 
-What the demonstration teaches: fluent review continuations that mention an aspect of the item, in either
-polarity (and 10% mixed). What it does not teach: to be positive; that is left to RL (the reward's maximum is
-1.0, the demonstrations average about 0.5 under it).
+What the demonstration teaches: fluent review continuations that mostly mention an aspect of the item, in either
+polarity (and 10% mixed); a verdict-only continuation (" I regret it.") mentions none. What it does not teach: to
+be positive; that is left to RL (the reward's maximum is 1.0, the demonstrations average well under it). The topic
+term makes the optimum depend on the prompt: a media item ("watched this show") wants its story or cast, a product
+("bought this camera") its battery or price, so one sentence for every prompt is not optimal.
 
 Held-out dimension: the reviewed item. The test split's items (:data:`TEST_ITEMS`: "camera" and "show", with
 their own aspects such as "lens" or "first episode") never occur in a training prompt, so the test reward
@@ -99,7 +103,8 @@ def _record(rng: random.Random, item: str, companion: str, time: str, opening: s
     slots["a_p1"] = ("an " if p1[0] in "aeiou" else "a ") + p1
     template = MIXED if rng.random() < 0.1 else rng.choice(CONTINUATIONS)
     completion = template.format(**slots)
-    return {"prompt": opening.format(**slots), "completion": completion, "polarity": _vader_polarity(completion)}
+    return {"prompt": opening.format(**slots), "completion": completion, "polarity": _vader_polarity(completion),
+            "topics": [item, *aspects]}
 
 
 def _vader_polarity(text: str) -> str:

@@ -88,7 +88,9 @@ TASKS: dict[str, Task] = {
             name="sentiment",
             summary="Continue a review positively (RL4LMs' IMDB task shape); VADER reward with a repetition penalty.",
             reward={"sentiment": 1.0, "repetition": 1.0},
-            reward_doc="VADER positivity in [0, 1] plus a repeated-bigram penalty in [-1, 0].",
+            reward_doc="VADER positivity in [0, 1], halved when the completion mentions none of `topics` (the "
+            "item and its aspects), plus a repeated-bigram penalty in [-1, 0].",
+            fields=("topics",),
             max_prompt_tokens=32,
             max_new_tokens=20,
         ),

@@ -57,11 +57,17 @@ def salad_factor(share: float, max_share: float | None) -> float:
 
 class SentimentReward(Reward):
     """VADER sentiment of the completion in [0, 1]: ``(compound + 1) / 2`` for ``target="positive"``, one minus
-    that for ``"negative"``, times a word-list guard. Reads no field.
+    that for ``"negative"``, times a word-list guard and a topic guard. Reads ``topics`` when records have it.
 
     The guard: when more than ``max_sentiment_word_share`` of the words carry sentiment (a list of adjectives
     such as "great, wonderful, amazing, perfect", which VADER scores 0.99), the score is multiplied by
     ``(max_share / share) ** 2`` (0.25 for a pure list), so RL cannot win with a word salad instead of a sentence.
+
+    The topic guard (``off_topic_factor``, only for records with a ``topics`` field): a continuation that
+    mentions none of the record's topics (the reviewed item and the aspects a reviewer comments on, e.g.
+    ``["camera", "lens", "battery", ...]``) is multiplied by ``off_topic_factor``. Without it the reward's
+    optimum is one positive sentence for every prompt ("The coffee was quite good." under a camera review);
+    with it the best continuation depends on what the prompt reviews.
 
     Args:
         target: ``"positive"`` or ``"negative"``.
@@ -69,22 +75,50 @@ class SentimentReward(Reward):
             the completion alone.
         max_sentiment_word_share: the share of sentiment words above which the score is scaled down; None
             turns the guard off (plain VADER).
+        off_topic_factor: the factor in [0, 1] for a completion that mentions none of ``topics`` (1 turns the
+            guard off; records without a ``topics`` field are never scaled).
     """
 
+    optional_fields = ("topics",)
+
     def __init__(self, target: str = "positive", include_prompt: bool = False,
-                 max_sentiment_word_share: float | None = 0.5):
+                 max_sentiment_word_share: float | None = 0.5, off_topic_factor: float = 0.5):
         if target not in ("positive", "negative"):
             raise ValueError(f"target must be 'positive' or 'negative', got {target!r}.")
         if max_sentiment_word_share is not None and not 0.0 < max_sentiment_word_share <= 1.0:
             raise ValueError(f"max_sentiment_word_share must be in (0, 1] or None, got {max_sentiment_word_share!r}.")
+        if not 0.0 <= off_topic_factor <= 1.0:
+            raise ValueError(f"off_topic_factor must be in [0, 1], got {off_topic_factor!r}.")
         self.target, self.include_prompt = target, include_prompt
         self.max_sentiment_word_share = max_sentiment_word_share
+        self.off_topic_factor = off_topic_factor
         vader()  # load the lexicon now, not inside the first rollout
 
-    def score_sample(self, prompt: str, completion: str, **_: Any) -> float:
+    def score_sample(self, prompt: str, completion: str, topics: Any = None, **_: Any) -> float:
         p = positivity(prompt + completion if self.include_prompt else completion)
         score = p if self.target == "positive" else 1.0 - p
-        return score * salad_factor(sentiment_word_share(completion), self.max_sentiment_word_share)
+        score *= salad_factor(sentiment_word_share(completion), self.max_sentiment_word_share)
+        if not is_missing(topics) and not mentions_any(completion, _as_phrases(topics, "topics", prompt)):
+            score *= self.off_topic_factor
+        return score
+
+
+def _as_phrases(value: Any, field: str, prompt: str) -> list[str]:
+    """A field holding one phrase or a list of phrases, as a list of non-empty strings (else a clear error)."""
+    phrases = [value] if isinstance(value, str) else value
+    if not isinstance(phrases, (list, tuple)) or not phrases or not all(isinstance(x, str) and x.strip() for x in phrases):
+        raise RewardInputError(
+            f"The `{field}` field must be a phrase or a non-empty list of phrases, got {preview(value)} for prompt "
+            f"{preview(prompt)}."
+        )
+    return list(phrases)
+
+
+def mentions_any(text: str, phrases: list[str]) -> bool:
+    """Whether ``text`` contains one of ``phrases`` as whole words, compared by Porter stem ("The first
+    episodes" mentions "first episode", "the batteries" mentions "battery"; "screenplay" does not mention "screen")."""
+    stemmed = " " + " ".join(stem(w) for w in words(text)) + " "
+    return any(" " + " ".join(stem(w) for w in words(p)) + " " in stemmed for p in phrases)
 
 
 # Cue phrases per tone, matched case-insensitively on word boundaries ("'" variants included).

@@ -151,6 +151,26 @@ def test_sentiment_a_list_of_positive_words_is_not_a_review():
         rewards.make("sentiment", max_sentiment_word_share=0)
 
 
+def test_sentiment_one_sentence_for_every_prompt_is_not_optimal():
+    # the topic guard: the same positive sentence scores in full only under a review of what it talks about
+    sentence = " The battery was really great."
+    camera = ["camera", "lens", "battery", "price"]
+    show = ["show", "cast", "story", "first episode"]
+    on_topic = task_reward("sentiment", "Review: I bought this camera.", sentence, topics=camera)
+    off_topic = task_reward("sentiment", "Review: I watched this show.", sentence, topics=show)
+    assert on_topic > 0.8 and off_topic == pytest.approx(on_topic / 2)
+    # phrases match as whole words by stem: plurals and multi-word aspects count, substrings do not
+    assert task_reward("sentiment", "p", " The first episodes were great.", topics=show) > 0.8
+    assert task_reward("sentiment", "p", " The showroom was great.", topics=show) < 0.5
+    # records without topics (a user's own prompts) are never scaled; off_topic_factor=1 turns the guard off
+    assert run("sentiment", [sentence]) == pytest.approx(run("sentiment", [sentence], {"topics": [show]},
+                                                             off_topic_factor=1.0))
+    with pytest.raises(RewardInputError, match="topics"):
+        run("sentiment", [sentence], {"topics": [[3]]})
+    with pytest.raises(ValueError, match="off_topic_factor"):
+        rewards.make("sentiment", off_topic_factor=2)
+
+
 def test_numeric_match_is_not_gamed_by_constants_copies_or_number_lists():
     prompt, answer = "Q: 17 + 26 = ? A:", "43"
     assert task_reward("arithmetic", prompt, " 43", answer=answer) == 1.0
