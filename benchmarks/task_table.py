@@ -1,7 +1,8 @@
 """The task table: does RL improve each built-in task, from its warm start, without collapsing the text?
 
 For every task (its shipped config in ``textgym/configs/``) and seed: the supervised warm start alone, then
-TokenPPO with each method (the GAE critic, GRPO, RLOO by default) for the config's token budget, each scored
+TokenPPO with each method (the GAE critic, GRPO, RLOO by default; ``config``: the shipped recipe as it is) for
+the config's token budget, each scored
 on the task's held-out test prompts, greedy and sampled, next to its diversity::
 
     python -m benchmarks.task_table                                   # every task x 3 methods x 3 seeds
@@ -35,8 +36,10 @@ import torch
 
 from benchmarks.common import machine, parser, setup_torch
 
-#: method name -> TokenPPO overrides (group methods use the config's group_size, else 4)
+#: method name -> TokenPPO overrides (group methods use the config's group_size, else 4); "config" is the
+#: task's shipped recipe as it is (its own baseline and settings)
 METHODS: dict[str, dict[str, Any]] = {
+    "config": {},
     "gae": {"baseline": "gae"},
     "grpo": {"baseline": "grpo"},
     "rloo": {"baseline": "rloo"},
@@ -45,8 +48,11 @@ ALL_TASKS = ("arithmetic", "sentiment", "keywords", "format", "qa", "dialogue", 
 
 
 def method_options(config: dict, method: str) -> dict[str, Any]:
-    """The config's ``ppo`` section with ``method``'s baseline (group size kept from the config, else 4)."""
+    """The config's ``ppo`` section with ``method``'s baseline (group size kept from the config, else 4);
+    ``"config"`` returns it unchanged."""
     ppo = dict(config.get("ppo", {}))
+    if method == "config":
+        return ppo
     ppo.update(METHODS[method])
     if method == "gae":
         ppo.pop("group_size", None)
@@ -165,7 +171,8 @@ def print_markdown(rows: list[list[str]]) -> None:
 def main() -> None:
     p = parser("RL on every built-in task from its warm start: held-out reward, diversity, wall time.")
     p.add_argument("--tasks", nargs="+", default=list(ALL_TASKS), help="shipped config names (default: all 8)")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="TokenPPO baselines")
+    p.add_argument("--methods", nargs="+", default=["gae", "grpo", "rloo"], choices=list(METHODS),
+                   help="TokenPPO baselines (default gae grpo rloo; config: each task's shipped recipe)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--json", help="also write every result (per seed) to this JSON file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -103,3 +103,12 @@ def test_task_table_scores_the_warm_start_and_each_method(run_script):
         assert r[6].endswith("/ 8")  # distinct greedy completions out of the 8 test prompts
     assert rows[0][4] == "-" and re.fullmatch(r"[01]/1", rows[1][4])
     assert float(rows[0][9]) == pytest.approx(0.0, abs=1e-3)  # the warm start is its own reference: KL 0
+
+
+def test_task_table_config_method_is_the_shipped_recipe_unchanged():
+    from benchmarks.task_table import method_options
+    from textgym.config import load_config
+
+    config = load_config("arithmetic", [])
+    assert method_options(config, "config") == config["ppo"]
+    assert method_options(config, "gae")["baseline"] == "gae" and "group_size" not in method_options(config, "gae")
