@@ -13,8 +13,9 @@ on the task's held-out test prompts, greedy and sampled, next to its diversity::
 Columns: test reward greedy / sampled (mean +- std over seeds), the number of seeds on which RL raised both
 (``gain``), sampled distinct-2, distinct greedy completions over the test prompts, sampled self-BLEU,
 perplexity and KL (nats per completion) under the warm start, RL wall time, and the seeds whose text
-collapsed or drifted (:func:`textgym.evaluation.diversity_warnings`). Records with a ``qtype`` field (QA) also
-get greedy reward per question type in the JSON.
+collapsed or drifted (:func:`textgym.evaluation.diversity_warnings`). The JSON also holds, per run, the five most
+frequent greedy completions after RL (count and reward) and, for records with a ``qtype`` field (QA), greedy
+reward per question type.
 
 Runs are sequential in one process; each run's warm start is cached (``$TEXTGYM_CACHE``), so a second table
 pays only for RL and evaluation. The header records the load (``uptime``) and the thread count: RL wall times
@@ -86,23 +87,37 @@ def run_one(task: str, method: str, seed: int, overrides: list[str]) -> dict[str
     rl_seconds = time.perf_counter() - start
     with preserved_rng(algo):
         after = evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)
-        greedy = _per_field(algo, eval_env, episodes, "qtype")
+        greedy_samples = _greedy_samples(algo, eval_env, episodes)
     return {"task": task, "method": method, "seed": seed, "before": before, "after": after,
-            "rl_seconds": rl_seconds, "timesteps": algo.num_timesteps, "greedy_reward_by_qtype": greedy}
+            "rl_seconds": rl_seconds, "timesteps": algo.num_timesteps,
+            "greedy_reward_by_qtype": _per_field(greedy_samples, eval_env, "qtype"),
+            "top_greedy_completions": _top_completions(greedy_samples)}
 
 
-def _per_field(algo: Any, env: Any, episodes: int, field: str) -> dict[str, float] | None:
-    """Greedy test reward grouped by a record field (``None`` when the records have no such field)."""
+def _greedy_samples(algo: Any, env: Any, episodes: int) -> list[dict]:
     from agents.evaluation import evaluate_policy_text
 
+    return evaluate_policy_text(algo, env, episodes, deterministic=True, keep_samples=True)["samples"]
+
+
+def _per_field(samples: list[dict], env: Any, field: str) -> dict[str, float] | None:
+    """Greedy test reward grouped by a record field (``None`` when the records have no such field)."""
     records = env.unwrapped.prompt_source
     if field not in records[0]:
         return None
-    samples = evaluate_policy_text(algo, env, episodes, deterministic=True, keep_samples=True)["samples"]
     groups: dict[str, list[float]] = defaultdict(list)
     for s in samples:
         groups[str(records[s["prompt_index"]][field])].append(s["reward"])
     return {k: float(np.mean(v)) for k, v in sorted(groups.items())}
+
+
+def _top_completions(samples: list[dict], k: int = 5) -> list[dict]:
+    """The ``k`` most frequent greedy completions with their count and mean reward: what a collapse looks like."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        groups[s["completion"]].append(s["reward"])
+    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:k]
+    return [{"completion": c, "count": len(r), "reward": float(np.mean(r))} for c, r in ranked]
 
 
 def _mean_std(values: list[float], fmt: str = "{:.3f}") -> str:

@@ -92,11 +92,14 @@ def test_vowel_reward_scores_letters_only():
     assert vowel_reward(["p"] * 3, ["aei", "bcd", "12 !"]) == [1.0, 0.0, 0.0]
 
 
-def test_task_table_scores_the_warm_start_and_each_method(run_script):
+def test_task_table_scores_the_warm_start_and_each_method(run_script, tmp_path):
     from benchmarks import task_table
 
-    out = run_script(task_table, "--tasks", "arithmetic")
+    out = run_script(task_table, "--tasks", "arithmetic", "--json", str(tmp_path / "table.json"))
     rows = [r for r in table_rows(out) if r[0] == "arithmetic"]
+    runs = json.loads((tmp_path / "table.json").read_text())
+    top = runs[0]["top_greedy_completions"]
+    assert sum(t["count"] for t in top) <= 8 and top == sorted(top, key=lambda t: -t["count"])
     assert [r[1] for r in rows] == ["warm start", "gae", "grpo"]
     for r in rows:
         assert 0.0 <= float(r[2]) <= 1.0 and 0.0 <= float(r[3]) <= 1.0  # greedy / sampled accuracy
