@@ -26,6 +26,9 @@ class Task:
         max_new_tokens: ``T``, the new-token limit (truncation).
         allowed_tokens: optional ``tokenizer -> token ids``, the task's natural alphabet, applied with
             ``restrict_actions=True`` (EOS is always added).
+        multi_turn: optional zero-argument factory of a :class:`~textgym.envs.multi_turn.MultiTurnTask`: the env
+            then runs multi-turn episodes (``max_new_tokens`` is the whole conversation's token budget) and
+            ``reward`` may be ``None`` (the task rewards its turns).
     """
 
     name: str
@@ -36,6 +39,7 @@ class Task:
     max_prompt_tokens: int = 64
     max_new_tokens: int = 24
     allowed_tokens: Callable[[Any], np.ndarray] | None = None
+    multi_turn: Callable[[], Any] | None = None
 
     def load_prompts(self, split: str = "train") -> list[dict]:
         from textgym.data import load_task_data

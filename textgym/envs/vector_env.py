@@ -60,6 +60,7 @@ class TextGenerationVectorEnv(VectorEnv):
         observation: str = "dict",
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        multi_turn: Any = None,
         **unknown: Any,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -138,7 +139,12 @@ class TextGenerationVectorEnv(VectorEnv):
         slots = self._all[active]
         if slots.size:
             batch.append(slots, actions[slots])
-            rewards[slots] = batch.step_rewards(slots, actions[slots])
+            rewards[slots] = batch.step_rewards(slots, actions[slots]) + batch.task_step_rewards(slots)
+            if batch.multi_turn is not None:
+                for slot in slots:
+                    turn_info = batch.turn_step_info(int(slot))
+                    if turn_info:
+                        infos = self._add_info(infos, turn_info, int(slot))
         terminated = batch.terminated.copy()
         truncated = batch.truncated.copy()
         finished = slots[terminated[slots] | truncated[slots]]
