@@ -25,6 +25,10 @@ BUILTIN_ENVS: dict[str, str] = {
     "textgym/QA-v0": "qa",
     "textgym/Dialogue-v0": "dialogue",
     "textgym/Format-v0": "format",
+    # Multi-turn (textgym.envs.multi_turn): the env appends a tool's, a game's or a user's text after each turn.
+    "textgym/Calculator-v0": "calculator",
+    "textgym/GuessNumber-v0": "guess_number",
+    "textgym/MultiTurnDialogue-v0": "multi_turn_dialogue",
 }
 
 

@@ -75,6 +75,24 @@ ARITHMETIC_ALPHABET = "0123456789- "
 FORMAT_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,."
 
 
+def _calculator():
+    from textgym.envs.multi_turn_tasks import CalculatorTask
+
+    return CalculatorTask()
+
+
+def _guess_number():
+    from textgym.envs.multi_turn_tasks import GuessNumberTask
+
+    return GuessNumberTask()
+
+
+def _scripted_user():
+    from textgym.envs.multi_turn_tasks import ScriptedUserTask
+
+    return ScriptedUserTask()
+
+
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
@@ -153,6 +171,38 @@ TASKS: dict[str, Task] = {
             max_prompt_tokens=32,
             max_new_tokens=20,
             allowed_tokens=alphabet_tokens(FORMAT_ALPHABET),
+        ),
+        # Multi-turn tasks (textgym/envs/multi_turn_tasks.py): the task rewards its turns, reward=None.
+        Task(
+            name="calculator",
+            summary="Multi-turn: multi-digit products and chains with a <calc> tool the env evaluates.",
+            reward=None,
+            reward_doc="1 for the right final answer, -0.02 per <calc> call (per-turn, on the call's last token).",
+            fields=("answer", "expression", "operands"),
+            max_prompt_tokens=48,
+            max_new_tokens=64,
+            multi_turn=_calculator,
+        ),
+        Task(
+            name="guess_number",
+            summary="Multi-turn: find a hidden number from higher/lower feedback in few guesses.",
+            reward=None,
+            reward_doc="1 - 0.1 x (guesses - 1) (at least 0.1) when found; 0 after 10 misses or the budget.",
+            fields=("low", "high", "target"),
+            max_prompt_tokens=32,
+            max_new_tokens=96,
+            multi_turn=_guess_number,
+        ),
+        Task(
+            name="multi_turn_dialogue",
+            summary="Multi-turn: a scripted user with a goal (book a table, return an item) answers the agent.",
+            reward=None,
+            reward_doc="1 for a confirmation naming the whole goal, +0.2 if polite, -0.1 per extra turn, -0.01 per "
+                       "word beyond 15 a turn; 0 if not reached in 6 turns.",
+            fields=("kind", "goal", "known"),
+            max_prompt_tokens=48,
+            max_new_tokens=96,
+            multi_turn=_scripted_user,
         ),
     )
 }
