@@ -329,10 +329,11 @@ class EpisodeBatch:
             self.turn_infos[slot] = None
             self.terminated[slot] = self.truncated[slot] = False
             ended_by_eos = action == self.eos_id
-            text = self.current_turn_text(slot)
+            # Decoded only when something reads it: tasks without stop sequences need it at EOS or the budget.
+            text = self.current_turn_text(slot) if ended_by_eos or self.stop_sequences else None
             if not (ended_by_eos or any(stop in text for stop in self.stop_sequences)):
                 if self.num_new_tokens[slot] >= self.T:  # the budget ran out inside the agent's turn
-                    self._end_by_budget(slot, text)
+                    self._end_by_budget(slot, text if text is not None else self.current_turn_text(slot))
                 continue
             from textgym.envs.multi_turn import check_turn
 

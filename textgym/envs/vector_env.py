@@ -38,7 +38,10 @@ class TextGenerationVectorEnv(VectorEnv):
 
     ## Info
     On the step a slot finishes: ``prompt``, ``completion``, ``num_new_tokens`` and ``reward_components`` (a
-    dict of arrays), each with Gymnasium's ``_key`` mask marking the slots that hold a value.
+    dict of arrays), each with Gymnasium's ``_key`` mask marking the slots that hold a value. A multi-turn env
+    (``multi_turn=``, see :class:`~textgym.envs.text_env.TextGenerationEnv`) adds, on a step that ended a slot's
+    turn, ``turn``, ``agent_turn``, ``turn_reward``, ``env_text``, ``num_env_tokens`` and the task's own keys, and
+    its Dict observation has ``agent_mask`` (``[num_envs, P + T]``).
     """
 
     metadata = {"render_modes": ["ansi", "human", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
