@@ -1,7 +1,7 @@
 """GuessNumber (multi-turn): find a hidden number from "higher" / "lower" feedback.
 
 Record fields: ``prompt`` ("I am thinking of a number from 1 to 100.\\nGuess:"), ``completion`` (a demonstration:
-a binary-search transcript with the env's feedback), ``low``, ``high`` and ``target`` (ints). Ranges: 1-20,
+a binary-search transcript with the env's feedback), ``agent_turns`` (its guesses alone), ``low``, ``high`` and ``target`` (ints). Ranges: 1-20,
 1-50, 1-100, 10-60 and 100-200, every target in each.
 
 What the demonstration teaches: the answer format (one number per turn) and halving the interval; a policy that
@@ -25,16 +25,18 @@ def in_test_split(target: int) -> bool:
     return target % 7 == 3
 
 
-def binary_search_transcript(low: int, high: int, target: int) -> str:
-    """The demonstration: midpoint guesses and the env's replies (as :class:`GuessNumberTask` writes them)."""
+def binary_search(low: int, high: int, target: int) -> tuple[list[str], str]:
+    """The demonstration: the midpoint guesses (the agent's turns) and the transcript with the env's replies (as
+    :class:`~textgym.envs.multi_turn_tasks.GuessNumberTask` writes them)."""
     from textgym.envs.multi_turn_tasks import GuessNumberTask
 
-    parts = []
+    turns, parts = [], []
     while True:
         guess = (low + high) // 2
+        turns.append(f" {guess}")
         parts.append(f" {guess}")
         if guess == target:
-            return "".join(parts)
+            return turns, "".join(parts)
         if guess < target:
             parts.append(GuessNumberTask.HIGHER)
             low = guess + 1
@@ -48,9 +50,11 @@ def _all_splits() -> dict[str, tuple[dict, ...]]:
     splits: dict[str, list[dict]] = {"train": [], "test": []}
     for low, high in RANGES:
         for target in range(low, high + 1):
+            turns, transcript = binary_search(low, high, target)
             splits["test" if in_test_split(target) else "train"].append({
                 "prompt": f"I am thinking of a number from {low} to {high}.\nGuess:",
-                "completion": binary_search_transcript(low, high, target),
+                "completion": transcript,
+                "agent_turns": turns,
                 "low": low,
                 "high": high,
                 "target": target,

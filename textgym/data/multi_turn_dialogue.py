@@ -2,7 +2,7 @@
 
 Record fields: ``prompt`` (the assistant's brief and the user's opening line, ending in "\\nAgent:"),
 ``completion`` (a demonstration: one polite question for every missing detail, the user's answer, a
-confirmation naming every detail), ``kind`` ("booking" or "return"), ``goal`` (slot -> value: ``people``, ``day``,
+confirmation naming every detail), ``agent_turns`` (the demonstration's agent turns alone), ``kind`` ("booking" or "return"), ``goal`` (slot -> value: ``people``, ``day``,
 ``time`` for a booking; ``item``, ``order`` for a return) and ``known`` (the slots the opening line already gives).
 The user (:class:`textgym.envs.multi_turn_tasks.ScriptedUserTask`) answers the slots the agent asks about and
 says goodbye when the agent confirms with every value right.
@@ -71,7 +71,7 @@ def _all_splits() -> dict[str, tuple[dict, ...]]:
                 "goal": dict(goal),
                 "known": list(known),
             }
-            record["completion"] = ScriptedUserTask.demonstration(record)
+            record["agent_turns"], record["completion"] = ScriptedUserTask.demonstration(record)
             splits["test" if in_test_split(kind, indices) else "train"].append(record)
     return {name: tuple(records) for name, records in splits.items()}
 

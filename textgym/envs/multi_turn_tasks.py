@@ -212,21 +212,22 @@ class ScriptedUserTask(MultiTurnTask):
         return Turn(env_text=f"{self.USER}{answer[0].upper()}{answer[1:]}.{self.AGENT}")
 
     @classmethod
-    def demonstration(cls, record: dict[str, Any]) -> str:
-        """The demonstration transcript of a record: one polite question, the user's answer, the confirmation."""
+    def demonstration(cls, record: dict[str, Any]) -> tuple[list[str], str]:
+        """A record's demonstration: the agent's turns (one polite question, the confirmation) and the transcript
+        with the user's answer between them."""
         kind, goal = record["kind"], record["goal"]
         slots = cls.SLOTS[kind]
         missing = [slot for slot in slots if slot not in record["known"]]
         questions = {"people": "how many people", "day": "which day", "time": "what time", "item": "which item",
                      "order": "the order number"}
-        parts = []
+        turns, parts = [], []
         if missing:
             asked = ", ".join(questions[slot] for slot in missing)
-            parts.append(f" Could you tell me {asked}, please?")
+            turns.append(f" Could you tell me {asked}, please?")
             answer = ", ".join(cls.ANSWER[slot].format(**goal) for slot in missing)
-            parts.append(f"{cls.USER}{answer[0].upper()}{answer[1:]}.{cls.AGENT}")
+            parts += [turns[-1], f"{cls.USER}{answer[0].upper()}{answer[1:]}.{cls.AGENT}"]
         if kind == "booking":
-            parts.append(f" Thank you, your table for {goal['people']} on {goal['day']} at {goal['time']} is booked.")
+            turns.append(f" Thank you, your table for {goal['people']} on {goal['day']} at {goal['time']} is booked.")
         else:
-            parts.append(f" Thank you, the return of your {goal['item']} from order {goal['order']} is confirmed.")
-        return "".join(parts)
+            turns.append(f" Thank you, the return of your {goal['item']} from order {goal['order']} is confirmed.")
+        return turns, "".join([*parts, turns[-1]])

@@ -105,3 +105,26 @@ def make_text_action_env(**kwargs: Any) -> TextActionEnv:
     from textgym.envs.text_env import TextGenerationEnv
 
     return TextActionEnv(TextGenerationEnv(**kwargs))
+
+
+def replay_turns(env: gym.Env, turns: list[str], prompt_index: int) -> dict[str, Any]:
+    """Play ``turns`` (an agent's turns as text, e.g. a record's ``agent_turns``) on prompt ``prompt_index`` of a
+    token-level textgym env, and return the episode as the env saw it.
+
+    Returns a dict with ``input_ids``, ``attention_mask`` and ``agent_mask`` (int64 ``[P + T]``: the layout a
+    token-level learner trains on; ``agent_mask`` marks the tokens a supervised or RL loss should count), ``return``
+    (the sum of the rewards), ``turns_played`` and ``info`` (the last step's). Stops early if the episode ends.
+    """
+    text_env = env if isinstance(env, TextActionEnv) else TextActionEnv(env)
+    text_env.reset(options={"prompt_index": int(prompt_index)})
+    total, played, info = 0.0, 0, {}
+    for turn in turns:
+        _, reward, terminated, truncated, info = text_env.step(turn)
+        total, played = total + reward, played + 1
+        if terminated or truncated:
+            break
+    batch = text_env.env.unwrapped._batch
+    agent = batch.agent_mask[0] if batch.multi_turn is not None else (
+        np.where(np.arange(batch.P + batch.T) >= batch.P, batch.attention_mask[0], 0))
+    return {"input_ids": batch.input_ids[0].copy(), "attention_mask": batch.attention_mask[0].copy(),
+            "agent_mask": np.asarray(agent).copy(), "return": total, "turns_played": played, "info": info}

@@ -54,7 +54,8 @@ def good_strategy(task, record):
             return f" {bounds['guess']}"
 
         return search
-    turns = re.split(r"\nUser: .*?\nAgent:", record["completion"])  # the demonstration's agent turns
+    turns = re.split(r"\nUser: .*?\nAgent:", record["completion"])  # the transcript without the user's lines
+    assert turns == record["agent_turns"]
     return lambda k, env_text: turns[k]
 
 
@@ -219,3 +220,38 @@ def test_every_multi_turn_id_runs_natively_in_every_autoreset_mode(mode, tokeniz
         for _ in range(30):
             obs, *_ = envs.step(np.full(3, tokenizer.eos_token_id))
         assert (obs["agent_mask"] <= obs["attention_mask"]).all()
+
+
+@pytest.mark.parametrize("task", MULTI_TURN_TASKS)
+def test_every_demonstration_replays_to_the_top_return_with_an_exact_agent_mask(task, tokenizer):
+    from textgym.envs.text_actions import TextActionEnv, replay_turns
+
+    for split in ("train", "test"):
+        env = TextActionEnv(gym.make(IDS[task], split=split))
+        records = env.unwrapped.prompt_source
+        top = {"calculator": 0.98, "multi_turn_dialogue": 1.2}
+        for index in range(0, len(records), max(1, len(records) // 50)):
+            record = records[index]
+            episode = replay_turns(env, record["agent_turns"], index)
+            assert episode["turns_played"] == len(record["agent_turns"]) and episode["info"]
+            if task in top:
+                assert episode["return"] == pytest.approx(top[task])
+            else:
+                assert episode["info"]["solved"] and episode["return"] >= 0.1
+            agent = episode["agent_mask"].astype(bool)
+            assert (agent <= episode["attention_mask"].astype(bool)).all()
+            agent_ids = episode["input_ids"][agent]
+            assert tokenizer.decode(agent_ids.tolist()) == "".join(record["agent_turns"])  # EOS decodes to ""
+            conversation = episode["input_ids"][env.unwrapped.max_prompt_tokens:][episode["attention_mask"][env.unwrapped.max_prompt_tokens:] == 1]
+            assert tokenizer.decode(conversation.tolist()) == record["completion"]
+
+
+def test_replay_turns_on_a_single_turn_task_marks_the_completion():
+    from textgym.envs.text_actions import replay_turns
+
+    env = gym.make("textgym/Arithmetic-v0")
+    record = env.unwrapped.prompt_source[5]
+    episode = replay_turns(env, [record["completion"]], 5)
+    assert episode["return"] == 1.0 and episode["turns_played"] == 1
+    P = env.unwrapped.max_prompt_tokens
+    assert episode["agent_mask"][:P].sum() == 0 and (episode["agent_mask"][P:] == episode["attention_mask"][P:]).all()
