@@ -14,6 +14,7 @@ episode's total token budget; ``agent_mask`` is 1 exactly on the tokens the agen
 
 from __future__ import annotations
 
+import copy
 import difflib
 import warnings
 from dataclasses import dataclass
@@ -289,7 +290,9 @@ class EpisodeBatch:
             self.turn_rewards[slots] = 0.0
             for slot in slots:
                 self.turn_infos[slot] = None
-                self.states[slot] = self.multi_turn.start(dict(self.cfg.prompt_source[int(self.prompt_index[slot])]))
+                # A deep copy: a task may mutate what start() gets without touching the prompt source.
+                record = copy.deepcopy(dict(self.cfg.prompt_source[int(self.prompt_index[slot])]))
+                self.states[slot] = self.multi_turn.start(record)
 
     def sample_prompt_indices(self, rng: np.random.Generator, count: int) -> np.ndarray:
         return rng.integers(0, len(self.cfg.prompt_source), size=count)
@@ -354,7 +357,9 @@ class EpisodeBatch:
                 self.attention_mask[slot, start : start + len(written)] = 1
                 self.num_new_tokens[slot] += len(written)
                 self.turn_start[slot] = self.num_new_tokens[slot]
-                info.update(env_text=result.env_text, num_env_tokens=len(written))
+                # What the observation holds: the env's text, or the part of it that fit in the budget.
+                shown = result.env_text if len(written) == len(ids) else self.cfg.tokenizer.decode(written)
+                info.update(env_text=shown, num_env_tokens=len(written))
                 if len(ids) >= room:  # no token left for the agent's next turn
                     self._end_by_budget(slot, "")
             self.task_return[slot] += self.turn_rewards[slot]

@@ -94,6 +94,8 @@ def test_the_budget_truncates_inside_the_envs_text(tokenizer):
     obs, reward, term, trunc, info = env.step(tokenizer.eos_token_id)
     assert trunc and not term and reward == pytest.approx(-0.1 - 0.5)
     assert info["num_env_tokens"] == 5 and obs["attention_mask"][env.max_prompt_tokens :].all()
+    user = tokenizer.encode("\nUser: say hi\nAgent:")
+    assert info["env_text"] == tokenizer.decode(user[:5])  # the part of the reply that fit
 
 
 def test_an_extra_reward_scores_the_whole_conversation_at_the_end(tokenizer):
