@@ -1,5 +1,4 @@
-"""The three built-in multi-turn tasks: data (deterministic, held-out split disjoint in its dimension, encodable),
-the tasks' rules (a scripted good strategy earns the top return, degenerate ones do not), the safe calculator,
+"""The three built-in multi-turn tasks (their data: tests/textgym/test_data_multi_turn.py): the tasks' rules (a scripted good strategy earns the top return, degenerate ones do not), the safe calculator,
 and every id under gym.make_vec in every mode."""
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from gymnasium.vector import AutoresetMode
 
 import textgym  # noqa: F401  (registers the ids)
 from envs_registry import BUILTIN_ENVS
-from textgym.data import MULTI_TURN_TASKS, TASKS, load_task_data
-from textgym.data import calculator, guess_number, multi_turn_dialogue
+from textgym.data import MULTI_TURN_TASKS, TASKS
 from textgym.envs.multi_turn_tasks import CalculatorTask, ExpressionError, evaluate_arithmetic
 
 IDS = {"calculator": "textgym/Calculator-v0", "guess_number": "textgym/GuessNumber-v0",
@@ -64,38 +62,6 @@ def test_the_multi_turn_ids_are_registered_and_their_data_stays_out_of_the_token
     assert not set(MULTI_TURN_TASKS) & set(TASKS)  # corpus_text(), hence the default tokenizer, is unchanged
     for task, env_id in IDS.items():
         assert gym.make(env_id).unwrapped.config.multi_turn is not None
-
-
-@pytest.mark.parametrize("task", MULTI_TURN_TASKS)
-def test_data_is_deterministic_and_the_test_split_is_disjoint_in_its_held_out_dimension(task):
-    train, test = load_task_data(task, "train"), load_task_data(task, "test")
-    assert train == load_task_data(task, "train") and len(test) > 20
-    assert load_task_data(task, "train", n=10, seed=3) == load_task_data(task, "train", n=10, seed=3)
-    # GuessNumber's prompt states only the range and a dialogue's only the opening line: the rest of the episode
-    # (the number, the goal) is hidden, so prompts repeat across splits; the held-out dimension does not.
-    if task == "calculator":
-        assert not {r["prompt"] for r in train} & {r["prompt"] for r in test}
-    if task == "calculator":
-        dim = lambda r: r["operands"]  # noqa: E731
-        assert all(calculator.in_test_split(*map(int, r["operands"].split(","))) for r in test)
-    elif task == "guess_number":
-        dim = lambda r: r["target"]  # noqa: E731
-        assert all(guess_number.in_test_split(r["target"]) for r in test)
-    else:
-        dim = lambda r: (r["kind"], tuple(sorted(r["goal"].items())))  # noqa: E731
-    assert not {dim(r) for r in train} & {dim(r) for r in test}
-    if task == "multi_turn_dialogue":
-        assert {r["kind"] for r in test} == {"booking", "return"}
-        assert multi_turn_dialogue.in_test_split("booking", (1, 0, 0)) != multi_turn_dialogue.in_test_split("booking", (0, 0, 0))
-
-
-@pytest.mark.parametrize("task", MULTI_TURN_TASKS)
-def test_the_default_tokenizer_encodes_the_tasks_text_exactly_within_the_prompt_slots(task, tokenizer):
-    env = gym.make(IDS[task]).unwrapped
-    for record in load_task_data(task, "train", n=20) + load_task_data(task, "test", n=20):
-        ids = tokenizer.encode(record["prompt"])
-        assert len(ids) <= env.max_prompt_tokens and tokenizer.decode(ids) == record["prompt"]
-        assert tokenizer.decode(tokenizer.encode(record["completion"])) == record["completion"]
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
