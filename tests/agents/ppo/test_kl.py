@@ -49,3 +49,30 @@ def test_fixed_controller_and_factory_errors():
         AdaptiveKLController(0.0, 1.0)
     with pytest.raises(ValueError, match="kl_target must be > 0"):
         AdaptiveKLController(0.1, 0.0)
+
+
+def test_as_a_reward_k1_gives_the_kl_gradient_and_k3_also_pushes_away_from_the_reference():
+    # docs/theory.md section 6: the policy-gradient estimator E_pi[grad log pi * k] with the estimate held constant
+    # (as a shaped reward is) is grad KL(pi || ref) for k1, and grad KL(pi || ref) - grad KL(ref || pi) for k3.
+    import torch
+
+    from agents.ppo.kl import kl_estimate
+
+    torch.manual_seed(0)
+    logits, ref = torch.randn(6, requires_grad=True), torch.softmax(torch.randn(6), 0)
+
+    def grad(f):
+        logits.grad = None
+        f().backward()
+        return logits.grad.clone()
+
+    def as_reward(estimator):
+        logp = torch.log_softmax(logits, 0)
+        k = kl_estimate(logp.detach(), torch.log(ref), estimator)
+        return (logp.exp().detach() * logp * k).sum()
+
+    reverse = grad(lambda: (torch.softmax(logits, 0) * (torch.log_softmax(logits, 0) - torch.log(ref))).sum())
+    forward = grad(lambda: (ref * (torch.log(ref) - torch.log_softmax(logits, 0))).sum())
+    assert torch.allclose(grad(lambda: as_reward("k1")), reverse, atol=1e-6)
+    assert torch.allclose(grad(lambda: as_reward("k3")), reverse - forward, atol=1e-6)
+    assert not torch.allclose(forward, torch.zeros_like(forward), atol=1e-3)  # the two really differ here
