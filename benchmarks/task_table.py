@@ -128,7 +128,6 @@ def _mean_std(values: list[float], fmt: str = "{:.3f}") -> str:
 
 def table_rows(results: list[dict]) -> list[list[str]]:
     """One row for each task's warm start (its runs' "before"), then one per (task, method)."""
-    from textgym.evaluation import diversity_warnings
 
     by_task: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
@@ -152,18 +151,27 @@ def table_rows(results: list[dict]) -> list[list[str]]:
                 _mean_std([m.get("kl_to_reference", float("nan")) for m in smp], "{:.2f}"),
                 "-" if runs is None else _mean_std([r["rl_seconds"] for r in runs], "{:.0f}"),
             ]
-            if runs is None:
-                cells.append("-")
-            else:
-                flagged = [r["seed"] for r in runs if any(
-                    diversity_warnings(r["after"][mode], r["before"][mode]) for mode in ("greedy", "sampled"))]
-                cells.append(", ".join(f"seed {s}" for s in flagged) or "none")
+            cells.append("-" if runs is None else _warning_summary(runs))
             return cells
 
         rows.append(row("warm start", [r["before"] for r in first], None))
         for method, runs in methods.items():
             rows.append(row(method, [r["after"] for r in runs], runs))
     return rows
+
+
+def _warning_summary(runs: list[dict]) -> str:
+    """Each kind of warning (``greedy: collapsed``, ``sampled: diversity fell``...) with the seeds it hit;
+    ``(warm start too)`` when the warm start was already collapsed."""
+    from textgym.evaluation import diversity_warnings
+
+    seeds: dict[str, list[int]] = defaultdict(list)
+    for r in runs:
+        for mode in ("greedy", "sampled"):
+            for w in diversity_warnings(r["after"][mode], r["before"][mode], label=f"{mode}: "):
+                kind = ":".join(w.split(":")[:2]) + (" (warm start too)" if "as was the warm start" in w else "")
+                seeds[kind].append(r["seed"])
+    return "; ".join(f"{kind} (seed {', '.join(map(str, s))})" for kind, s in seeds.items()) or "none"
 
 
 def _gained(run: dict) -> bool:

@@ -100,7 +100,8 @@ def diversity_warnings(after: dict, before: dict | None = None, label: str = "")
     out = []
     n, k = int(after.get("num_episodes", 0)), int(after.get("distinct_completions", 0))
     if is_collapsed(after):
-        out.append(f"{label}collapsed: {k} distinct completion{'s' if k != 1 else ''} for {n} prompts")
+        inherited = f" (as was the warm start: {before['distinct_completions']})" if before and is_collapsed(before) else ""
+        out.append(f"{label}collapsed: {k} distinct completion{'s' if k != 1 else ''} for {n} prompts{inherited}")
     if before:
         k0 = int(before.get("distinct_completions", 0))
         if k0 and k < DISTINCT_COMPLETIONS_KEPT * k0 and not is_collapsed(after):

@@ -52,6 +52,11 @@ def test_one_completion_for_every_prompt_is_reported_as_collapse():
     assert is_collapsed({"num_episodes": 128, "distinct_completions": 12})  # <= 10% distinct
     assert not is_collapsed({"num_episodes": 128, "distinct_completions": 13})
     assert not is_collapsed({"num_episodes": 1, "distinct_completions": 1})  # one prompt cannot collapse
+    # a warm start that was collapsed already is named, so the reader knows RL did not cause it
+    warm = {"num_episodes": 128, "distinct_completions": 6, "distinct_2": 0.007}
+    assert diversity_warnings(COLLAPSED, warm) == [
+        "collapsed: 1 distinct completion for 128 prompts (as was the warm start: 6)"]
+    assert diversity_warnings(COLLAPSED, HEALTHY)[0] == "collapsed: 1 distinct completion for 128 prompts"
 
 
 def test_healthy_metrics_raise_no_warning_before_or_after():
