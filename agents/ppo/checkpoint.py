@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from agents.ppo import io as ppo_io
-from agents.ppo.integrity import DIGEST_KEY, CheckpointError, file_digests, verify_file_digests
+from agents.ppo.integrity import (DIGEST_KEY, TRAINING_STATE_SCHEMA, CheckpointError, check_json_types, file_digests,
+                                   verify_file_digests)
 from agents.ppo.write_errors import CheckpointWriteError, explain_write_failure
 
 FORMAT = "textgym.TokenPPO.checkpoint/1"
@@ -284,6 +285,7 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
         raise CheckpointError(
             f"{str(target / STATE_JSON)!r} has format {state.get('format')!r}; this textgym reads {FORMAT!r}."
         )
+    check_json_types(target / STATE_JSON, state, TRAINING_STATE_SCHEMA)  # an edited type names the file and key
     _read_json(target / ppo_io.STATE_FILE)  # a clear error for a corrupt token_ppo.json before load() parses it
     tensors = _read_tensors(target / STATE_TENSORS)
     try:
@@ -313,9 +315,9 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
             stream = algo.dist.rank_seed((algo.seed or 0) + 1_000_003 * algo.iteration)
             algo.generator.manual_seed(stream)
             algo.np_random = np.random.default_rng(stream)
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
         raise CheckpointError(
-            f"The checkpoint {str(target)!r} does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
+            f"The checkpoint {str(target)!r} ({STATE_JSON} and {STATE_TENSORS}) does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
             "It is corrupt, or was written by another version of textgym or for another model."
         ) from e
     # Last: a file that is damaged enough not to parse has had its own error above; this catches the silent ones.
