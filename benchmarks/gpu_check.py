@@ -238,7 +238,11 @@ def torchrun_worker(model_dir: Path, out: Path, dry_run: bool) -> None:
               "timesteps": algo.num_timesteps, "seconds": seconds, "tokens_per_s": algo.num_timesteps / seconds}
     if algo.dist.is_main:
         out.write_text(json.dumps(result))
-    dist.destroy_process_group()
+    dist.barrier()
+    # No teardown: destroying a gloo group under a live DDP model can deadlock at exit (seen in this repo's
+    # tests); the result is written, so leave at once.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def run_torchrun(model_dir: Path, work: Path, dry_run: bool, timeout: float) -> dict:
@@ -249,6 +253,8 @@ def run_torchrun(model_dir: Path, work: Path, dry_run: bool, timeout: float) -> 
         cmd.append("--dry-run")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):  # a fresh job, not ours
+        env.pop(var, None)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(timeout, 30))
     if proc.returncode != 0 or not out.is_file():
