@@ -23,6 +23,7 @@ half-done iteration needs saving.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import random
@@ -35,14 +36,16 @@ import numpy as np
 import torch
 
 from agents.ppo import io as ppo_io
-from agents.ppo.integrity import DIGEST_KEY, CheckpointError, file_digests, verify_file_digests
+from agents.ppo.integrity import (DIGEST_KEY, TRAINING_STATE_SCHEMA, CheckpointError, check_json_types, file_digests,
+                                   verify_file_digests)
+from agents.ppo.write_errors import CheckpointWriteError, explain_write_failure
 
 FORMAT = "textgym.TokenPPO.checkpoint/1"
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
 
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint", "preserved_rng"]
+__all__ = ["CheckpointError", "CheckpointWriteError", "load_checkpoint", "save_checkpoint", "preserved_rng"]
 
 
 # ---------------------------------------------------------------------------------------------- RNG states
@@ -113,13 +116,26 @@ def save_checkpoint(algo: Any, path: str | os.PathLike) -> Path:
     """Write ``algo``'s full training state to ``path`` (a directory) atomically; returns ``path``.
 
     The directory is a superset of :meth:`TokenPPO.save`'s, so ``TokenPPO.load(path)`` also works on it.
-    """
-    from safetensors.torch import save_file
 
+    Raises:
+        CheckpointWriteError: the write failed (disk full, ...): ``path.tmp`` was removed, the previous
+            checkpoint at ``path`` is untouched, and the message says which file, which disk and how to resume.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    old = target.with_name(target.name + ".old")
+    # A failed write (disk full...) removes tmp and names the intact previous checkpoint (agents/ppo/write_errors.py).
+    with explain_write_failure(tmp, target, restore=(old, target)) as progress:
+        _write_checkpoint(algo, target, tmp, old, progress)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _write_checkpoint(algo: Any, target: Path, tmp: Path, old: Path, progress: dict) -> None:
+    from safetensors.torch import save_file
+
     ppo_io.save(algo, str(tmp))
 
     tensors: dict[str, torch.Tensor] = {}
@@ -143,18 +159,18 @@ def save_checkpoint(algo: Any, path: str | os.PathLike) -> Path:
         "rng": rng_json,
         "modules": sorted({k.split("/", 1)[0] for k in tensors if k.split("/", 1)[0] in ("policy", "reference", "nlpo")}),
     }
+    progress["writing"] = tmp / STATE_TENSORS
     save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
     state[DIGEST_KEY] = file_digests(tmp, exclude=(STATE_JSON,))  # every other file, checked on load
+    progress["writing"] = tmp / STATE_JSON
     with open(tmp / STATE_JSON, "w") as f:
         json.dump(state, f)
+    progress["writing"] = tmp
     _fsync_tree(tmp)
-    old = target.with_name(target.name + ".old")
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
         target.rename(old)
     tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
 def _split_optimizer_state(state_dict: dict) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -193,8 +209,12 @@ def _fsync_tree(directory: Path) -> None:
                 continue
             try:
                 os.fsync(fd)
-            except OSError:
-                pass
+            except OSError as e:
+                # A full or failing disk may report it only now (NFS, delayed allocation): the write failed.
+                # Other errors (a filesystem without fsync) do not make the files wrong.
+                if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                    e.filename = e.filename or os.path.join(root, name)
+                    raise
             finally:
                 os.close(fd)
 
@@ -265,6 +285,7 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
         raise CheckpointError(
             f"{str(target / STATE_JSON)!r} has format {state.get('format')!r}; this textgym reads {FORMAT!r}."
         )
+    check_json_types(target / STATE_JSON, state, TRAINING_STATE_SCHEMA)  # an edited type names the file and key
     _read_json(target / ppo_io.STATE_FILE)  # a clear error for a corrupt token_ppo.json before load() parses it
     tensors = _read_tensors(target / STATE_TENSORS)
     try:
@@ -294,9 +315,9 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
             stream = algo.dist.rank_seed((algo.seed or 0) + 1_000_003 * algo.iteration)
             algo.generator.manual_seed(stream)
             algo.np_random = np.random.default_rng(stream)
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
         raise CheckpointError(
-            f"The checkpoint {str(target)!r} does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
+            f"The checkpoint {str(target)!r} ({STATE_JSON} and {STATE_TENSORS}) does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
             "It is corrupt, or was written by another version of textgym or for another model."
         ) from e
     # Last: a file that is damaged enough not to parse has had its own error above; this catches the silent ones.

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from agents.models import position_ids_from_mask
-from agents.ppo.integrity import DIGEST_KEY, file_digests, verify_file_digests
+from agents.ppo.integrity import DIGEST_KEY, check_saved_state, file_digests, verify_file_digests
 
 #: Constructor arguments written to ``token_ppo.json`` (the policy and env are saved separately).
 SAVED_HYPERPARAMS = (
@@ -119,6 +119,7 @@ def _load_dir(cls: type, path: str, env: Any, device: Any, overrides: dict, veri
         raise FileNotFoundError(f"{path!r} holds no {STATE_FILE}: it was not written by TokenPPO.save(path).")
     with open(state_file) as f:
         state = json.load(f)
+    check_saved_state(state_file, state, cls)  # a hand-edited type: CheckpointError naming the file and the key
     hyperparams = dict(state["hyperparams"])
     if state.get("lora_merged") and "lora" not in overrides:
         # The adapters were merged into the saved weights; fresh adapters start from them (and the reference

@@ -40,6 +40,7 @@ from agents.ppo.nonfinite import NonFiniteGuard, nonfinite_parameters
 from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
 from agents.ppo.setup import (allowed_tokens, check_hyperparams, disable_dropout,
                               enable_gradient_checkpointing, make_env, make_policy)
+from agents.ppo.write_errors import WriteFailedOnAnotherRank
 
 
 
@@ -608,13 +609,19 @@ class TokenPPO:
         :meth:`save` writes plus the optimizer, KL controller, every RNG (Python, numpy, torch, ``generator``,
         ``np_random``, the env's), the frozen reference, the NLPO copy and the counters. safetensors + JSON,
         no pickle. Returns ``path``. Layout: ``agents/ppo/checkpoint.py``."""
-        if self.dist.fsdp:
-            # A sharded optimizer state is not gathered (yet): the gathered weights and counters only, which
-            # TokenPPO.load resumes with fresh Adam moments. Every rank takes part; rank 0 writes.
-            self.dist.save(self, path, ppo_io.save)
-        elif self.dist.is_main:
-            ppo_checkpoint.save_checkpoint(self, path)
-        self.dist.all_sum(0.0)  # a barrier: no rank reads the checkpoint before it is complete
+        failed = None
+        try:
+            if self.dist.fsdp:
+                # A sharded optimizer state is not gathered (yet): the gathered weights and counters only, which
+                # TokenPPO.load resumes with fresh Adam moments. Every rank takes part; rank 0 writes.
+                self.dist.save(self, path, ppo_io.save)
+            elif self.dist.is_main:
+                ppo_checkpoint.save_checkpoint(self, path)
+        except Exception as error:  # e.g. rank 0's disk is full: the other ranks must not wait for it forever
+            failed = error
+        # A barrier (no rank reads the checkpoint before it is complete) that tells every rank whether it failed.
+        if self.dist.any_true(failed is not None):
+            raise failed if failed is not None else WriteFailedOnAnotherRank(str(path))
         self.last_checkpoint = (str(path), self.iteration)
         return str(path)
 
