@@ -25,6 +25,10 @@ BUILTIN_ENVS: dict[str, str] = {
     "textgym/QA-v0": "qa",
     "textgym/Dialogue-v0": "dialogue",
     "textgym/Format-v0": "format",
+    # Multi-turn (textgym.envs.multi_turn): the env appends a tool's, a game's or a user's text after each turn.
+    "textgym/Calculator-v0": "calculator",
+    "textgym/GuessNumber-v0": "guess_number",
+    "textgym/MultiTurnDialogue-v0": "multi_turn_dialogue",
 }
 
 
@@ -44,6 +48,12 @@ def register_env(env_id: str, kwargs: dict[str, Any]) -> None:
 FLAT_ENVS: dict[str, str] = {env_id.replace("-v0", "Flat-v0"): task for env_id, task in BUILTIN_ENVS.items()}
 
 
+#: text-action id -> built-in task name: ``textgym/<Task>Text-v0`` is ``textgym/<Task>-v0`` seen at the completion
+#: level (one action = one turn as a string; ``textgym.envs.text_actions.TextActionEnv``), for text-level clients.
+TEXT_ENVS: dict[str, str] = {env_id.replace("-v0", "Text-v0"): task for env_id, task in BUILTIN_ENVS.items()}
+TEXT_ENTRY_POINT = "textgym.envs.text_actions:make_text_action_env"
+
+
 def register_builtin_envs() -> None:
     for env_id, task in BUILTIN_ENVS.items():
         if env_id not in gym.registry:
@@ -51,6 +61,9 @@ def register_builtin_envs() -> None:
     for env_id, task in FLAT_ENVS.items():
         if env_id not in gym.registry:
             register_env(env_id, {"task": task, "observation": "flat"})
+    for env_id, task in TEXT_ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=TEXT_ENTRY_POINT, kwargs={"task": task})
 
 
 register_builtin_envs()

@@ -58,14 +58,41 @@ def cache_dir() -> Path:
 def make_train_env(config: dict[str, Any], split: str = "train"):
     """The vector env of a run: ``num_envs`` slots, autoreset disabled (one synchronised batch per rollout), the
     config's ``tokenizer`` (a local path; ``None``: the env's default)."""
-    return gym.make_vec(
+    return refuse_multi_turn(gym.make_vec(
         config["env"],
         num_envs=config.get("num_envs", 16),
         autoreset_mode=AutoresetMode.DISABLED,
         split=split,
         **_tokenizer_kwargs(config),
         **config.get("env_kwargs", {}),
-    )
+    ))
+
+
+def refuse_multi_turn_id(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """:func:`refuse_multi_turn` from an id and its kwargs alone, without building the env."""
+    from textgym.envs.tasks import TASKS
+
+    spec = gym.spec(env_id) if env_id in gym.registry else None
+    kwargs = {**(spec.kwargs if spec is not None else {}), **env_kwargs}
+    task = kwargs.get("task")
+    if kwargs.get("multi_turn") is not None or (isinstance(task, str) and task in TASKS and TASKS[task].multi_turn):
+        refuse_multi_turn(gym.make_vec(env_id, num_envs=1, **env_kwargs))
+
+
+def refuse_multi_turn(env: Any) -> Any:
+    """``env``, unless it runs multi-turn episodes, which TokenPPO's rollout does not handle yet: it would neither
+    prefill the env's text into its cache nor keep it out of the loss. A clear error instead of a wrong run."""
+    from textgym.config import ConfigError
+
+    if getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None:
+        spec = getattr(env.unwrapped, "spec", None) or getattr(env, "spec", None)
+        name = getattr(spec, "id", None) or type(env.unwrapped).__name__
+        raise ConfigError(
+            f"{name} is a multi-turn env (the env appends its own text after each agent turn), which the TokenPPO "
+            "commands (train, sft, eval, generate) do not support yet. Train it with stock SB3 PPO and "
+            "agents.policies.TransformerPolicy (README: Multi-turn episodes), or pick a single-turn id."
+        )
+    return env
 
 
 def _tokenizer_kwargs(config: dict[str, Any]) -> dict[str, Any]:
@@ -322,6 +349,7 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
     from textgym.plotting import plot_training_curves
 
     config, name = resolve_train_config(args)
+    refuse_multi_turn_id(config["env"], config.get("env_kwargs", {}))  # before the run directory is written
     # Under torchrun every rank runs this function; rank 0 alone writes the run directory and prints.
     ppo_options = config.get("ppo", {})
     job = join_torchrun(ppo_options.get("distributed"), config.get("device", "auto"))
@@ -451,7 +479,7 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
 
 def sft(args: argparse.Namespace) -> dict[str, Any]:
     """``textgym sft``: supervised warm start on a task's demonstrations or a text file; saves a HF model dir."""
-    env = gym.make_vec(args.env, num_envs=1, autoreset_mode=AutoresetMode.DISABLED)
+    env = refuse_multi_turn(gym.make_vec(args.env, num_envs=1, autoreset_mode=AutoresetMode.DISABLED))
     base = env.unwrapped
     if args.text_file:
         path = Path(args.text_file)
@@ -496,7 +524,8 @@ def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, sp
         env_kwargs.update(prompts=prompts, reward=lambda prompts, completions, **kw: [0.0] * len(completions))
     if max_new_tokens is not None:
         env_kwargs["max_new_tokens"] = max_new_tokens
-    env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split, **env_kwargs)
+    env = refuse_multi_turn(gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split,
+                                         **env_kwargs))
     model = ActorCriticLM.from_pretrained(path)
     # A run is evaluated with the sampling settings it trained with (its top-k / top-p / temperature).
     sampling = {k: v for k, v in config.get("ppo", {}).items() if k in ("temperature", "top_k", "top_p")}

@@ -9,8 +9,10 @@ rotary/absolute/T5-relative position encodings all see the same positions as in 
 Each call sorts the batch's slots into three groups by comparing the new observation with the slot's previous one:
 
 * ``same``: identical observation (e.g. ``predict_values`` on the obs the next ``forward`` gets): reuse the result.
-* ``extend``: the previous observation plus exactly one new token at the next index: run only that token on the
-  slot's cache (one batched forward for all such slots).
+* ``extend``: the previous observation plus ``k >= 1`` new tokens at the next indices: run only those tokens on
+  the slot's cache (one batched forward per distinct ``k``). ``k = 1`` is the usual step; ``k > 1`` is a
+  multi-turn env appending its own text (a tool's output, a user's reply) after the agent's token, which is
+  prefilled as one span instead of re-encoding the conversation.
 * ``recompute``: anything else (reset, new episode, first call): encode the slot's whole sequence (one batched
   forward for all such slots, each sequence compacted to the right first).
 
@@ -108,6 +110,7 @@ class SlotKVCache:
         self.model = model
         self.prompt_length = prompt_length
         self.stats = {"same": 0, "extended": 0, "recomputed": 0}  # slot-steps per path (tests, benchmarks)
+        self.span_extensions = 0  # of the extended slot-steps, those that added more than one token (env text)
         self.reset()
 
     def reset(self) -> None:
@@ -135,12 +138,15 @@ class SlotKVCache:
         else:
             prev_ids, prev_mask = self.ids, self.mask
             same = (mask == prev_mask).all(1) & ((ids == prev_ids) | (mask == 0)).all(1)
-            last = mask.shape[1] - 1 - prev_mask.flip(1).argmax(1)  # previous last real index
-            nxt = (last + 1).clamp(max=mask.shape[1] - 1)
-            expected = prev_mask.clone()
-            expected[torch.arange(batch, device=ids.device), nxt] = 1
-            extend = (last + 1 < mask.shape[1]) & (mask == expected).all(1) & ((ids == prev_ids) | (prev_mask == 0)).all(1)
+            width = mask.shape[1]
+            last = width - 1 - prev_mask.flip(1).argmax(1)  # previous last real index
+            new_last = width - 1 - mask.flip(1).argmax(1)
+            columns = torch.arange(width, device=ids.device).unsqueeze(0)
+            # The previous tokens unchanged, then a contiguous run of new real tokens right after them.
+            expected = prev_mask | ((columns > last.unsqueeze(1)) & (columns <= new_last.unsqueeze(1))).long()
+            extend = (new_last > last) & (mask == expected).all(1) & ((ids == prev_ids) | (prev_mask == 0)).all(1)
             extend &= ~same
+            span = torch.where(extend, new_last - last, torch.zeros_like(last))
         recompute = ~(same | extend)
         for key, group in (("same", same), ("extended", extend), ("recomputed", recompute)):
             self.stats[key] += int(group.sum())
@@ -158,10 +164,12 @@ class SlotKVCache:
         if self.model.is_encoder_decoder:
             new_encoder = torch.empty(0) if self.encoder_states is None else self.encoder_states.clone()
         if bool(extend.any()):
-            rows = extend.nonzero().squeeze(1)
-            h, v, streams, lens = self._extend(rows, ids[rows], mask[rows])
-            hidden[rows], values[rows], lengths[rows] = h, v, lens
-            pieces.append((rows, streams, lens))
+            self.span_extensions += int((span > 1).sum())
+            for k in torch.unique(span[extend]).tolist():  # one forward per span length (usually just k = 1)
+                rows = (extend & (span == k)).nonzero().squeeze(1)
+                h, v, streams, lens = self._extend(rows, ids[rows], mask[rows], int(k))
+                hidden[rows], values[rows], lengths[rows] = h, v, lens
+                pieces.append((rows, streams, lens))
         if bool(recompute.any()):
             rows = recompute.nonzero().squeeze(1)
             h, v, (out, lens) = encode_last(self.model, ids[rows], mask[rows], self.prompt_length, use_cache=True)
@@ -181,14 +189,16 @@ class SlotKVCache:
         width = int(lengths.max())
         return [(k[rows][:, :, -width:], v[rows][:, :, -width:]) for k, v in layers]
 
-    def _extend(self, rows: Tensor, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, list[_Layers], Tensor]:
+    def _extend(self, rows: Tensor, ids: Tensor, mask: Tensor, span: int = 1) -> tuple[Tensor, Tensor, list[_Layers], Tensor]:
+        """Run the last ``span`` real tokens of each row on the rows' caches (all rows add ``span`` tokens)."""
         past_lengths = self.lengths[rows]
         width = int(past_lengths.max())
         columns = torch.arange(width, device=ids.device)
         past_mask = (columns.unsqueeze(0) >= width - past_lengths.unsqueeze(1)).long()
-        full_mask = torch.cat([past_mask, torch.ones_like(past_mask[:, :1])], 1)
+        full_mask = torch.cat([past_mask, torch.ones_like(past_mask[:, :1]).expand(-1, span)], 1)
         last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
-        new_tokens = ids.gather(1, last.unsqueeze(1))
+        offsets = torch.arange(span, device=ids.device)
+        new_tokens = ids.gather(1, last.unsqueeze(1) - span + 1 + offsets.unsqueeze(0))
         cache = self._join([self._select(layers, rows, past_lengths) for layers in self.streams])
         if self.model.is_encoder_decoder:
             # Decoder-only step: the stored encoder states stand in for the encoder (which never runs again).
@@ -196,9 +206,9 @@ class SlotKVCache:
             out = self.model(ids[:, :p], mask[:, :p], decoder_input_ids=new_tokens, decoder_attention_mask=full_mask,
                              encoder_outputs=self.encoder_states[rows], past_key_values=cache, use_cache=True)
         else:
-            out = self.model(new_tokens, full_mask, position_ids=past_lengths.unsqueeze(1), past_key_values=cache,
-                             use_cache=True)
-        return out.hidden[:, -1], out.values[:, -1], self._split(out.past_key_values), past_lengths + 1
+            out = self.model(new_tokens, full_mask, position_ids=past_lengths.unsqueeze(1) + offsets.unsqueeze(0),
+                             past_key_values=cache, use_cache=True)
+        return out.hidden[:, -1], out.values[:, -1], self._split(out.past_key_values), past_lengths + span
 
     @staticmethod
     def _merge(pieces: list[tuple[Tensor, list[_Layers], Tensor]], batch: int, lengths: Tensor) -> list[_Layers]:

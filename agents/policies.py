@@ -8,7 +8,9 @@ What SB3 calls, and what this class does for it:
 
 * ``forward`` (rollouts, under ``no_grad``, once per env step for all ``n_envs`` slots): next-token distribution,
   value and log-prob at each slot's last real token, through a per-slot KV cache (``agents.kv_cache``) so a step
-  runs one new token per slot instead of the whole prefix.
+  runs one new token per slot instead of the whole prefix (or, in a multi-turn env, the agent's token plus the
+  env's appended text as one span). The Dict's extra ``agent_mask`` key (multi-turn envs) is not read: under
+  SB3 every step is one action, so env tokens never enter the loss.
 * ``evaluate_actions`` (the PPO update, with grad): no cache; log-probs and entropy computed in chunks of rows
   (``agents.distributions.token_logprobs_and_entropy``), so a minibatch never holds more than
   ``chunk_size x vocab`` logits.

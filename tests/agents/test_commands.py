@@ -241,3 +241,13 @@ def test_the_warm_start_cache_key_changes_with_the_demonstrations():
     new_prompt = [{**records[0], "prompt": "Q: 1 + 2 = ? A:"}]
     assert _records_fingerprint(records) == _records_fingerprint(same)
     assert len({_records_fingerprint(r) for r in (records, new_demo, new_prompt)}) == 3
+
+
+@pytest.mark.parametrize("command", [["train", *TINY, "env=textgym/Calculator-v0"], ["sft", "--env", "textgym/GuessNumber-v0"]])
+def test_the_tokenppo_commands_refuse_multi_turn_envs_with_a_clear_error(command, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--output-dir", str(tmp_path / "out"), *(["--no-progress"] if command[0] == "train" else [])])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "is a multi-turn env" in err and "do not support yet" in err and "TransformerPolicy" in err
+    assert not (tmp_path / "out").exists()  # refused before anything was written

@@ -91,3 +91,39 @@ def test_compact_right_and_empty_observation():
     assert lengths.tolist() == [3, 2]
     with pytest.raises(ValueError, match="no tokens"):
         compact_right(ids, torch.zeros_like(mask))
+
+
+@pytest.mark.parametrize(("kind", "critic"), [("gpt2", "shared"), ("llama", "shared"), ("t5", "shared"), ("llama", "separate")])
+def test_spans_of_several_tokens_extend_the_cache_with_the_uncached_logits(kind, critic, make_model):
+    """A multi-turn env appends its own text after the agent's token: the observation grows by 1 + k tokens in one
+    step, by a different k per slot. The cache prefills those spans and matches the uncached model."""
+    model = make_model(kind, critic=critic)
+    cache = SlotKVCache(model, prompt_length=P)
+    long_t = 14
+    gen = torch.Generator().manual_seed(1)
+
+    def prompt():
+        ids, mask, _ = _new_prompt(gen)
+        return torch.cat([ids, torch.zeros(long_t - T, dtype=torch.long)]), torch.cat([mask, torch.zeros(long_t - T, dtype=torch.long)]), 0
+
+    slots = [prompt() for _ in range(B)]
+    for step in range(10):
+        ids, mask = torch.stack([s[0] for s in slots]), torch.stack([s[1] for s in slots])
+        hidden, values = cache.step(ids, mask)
+        with torch.no_grad():
+            ref_hidden, ref_values = _reference(model, ids, mask)
+        torch.testing.assert_close(model.logits(hidden), model.logits(ref_hidden), atol=1e-4, rtol=0)
+        torch.testing.assert_close(values, ref_values, atol=1e-4, rtol=0)
+        nxt = []
+        for i, (row_ids, row_mask, t) in enumerate(slots):
+            grow = 1 + (i + step) % 4  # 1 (a plain step) to 4 tokens (the agent's token + an env span of 3)
+            if t + grow > long_t:
+                nxt.append(prompt())
+                continue
+            row_ids, row_mask = row_ids.clone(), row_mask.clone()
+            row_ids[P + t : P + t + grow] = torch.randint(3, 60, (grow,), generator=gen)
+            row_mask[P + t : P + t + grow] = 1
+            nxt.append((row_ids, row_mask, t + grow))
+        slots = nxt
+    # Every growth was prefilled on the cache (24 of the 32 by more than one token); only new episodes recomputed.
+    assert cache.stats == {"same": 0, "extended": 32, "recomputed": 8} and cache.span_extensions == 24

@@ -141,3 +141,29 @@ def test_policy_kwargs_take_the_keys_tokenppo_takes():
     assert flat.model.config.to_dict() == nested.model.config.to_dict() and flat.model.config.n_layer == 2
     with pytest.raises(ValueError, match="size"):
         TransformerPolicy(obs_space(), spaces.Discrete(VOCAB), lambda _: 1e-4, size="tiny", model_config={"size": "small"})
+
+
+def test_cached_values_and_logits_equal_uncached_on_a_multi_turn_episode():
+    """GuessNumber appends " higher\\nGuess:" after each guess: observations grow by several tokens at once."""
+    import gymnasium as gym
+
+    import textgym  # noqa: F401
+    from textgym.tokenizers import default_tokenizer
+
+    tok = default_tokenizer()
+    envs = gym.make_vec("textgym/GuessNumber-v0", num_envs=3, autoreset_mode="SameStep")
+    obs_space, action_space = envs.single_observation_space, envs.single_action_space
+    cached = TransformerPolicy(obs_space, action_space, lambda _: 1e-4, size="tiny")
+    uncached = TransformerPolicy(obs_space, action_space, lambda _: 1e-4, size="tiny", use_cache=False)
+    uncached.load_state_dict(cached.state_dict())
+    obs, _ = envs.reset(seed=0)
+    guesses = [tok.encode(f" {n}")[0] for n in (50, 25, 12)]
+    for step in range(12):
+        tensors = {k: torch.as_tensor(v) for k, v in obs.items()}
+        with torch.no_grad():
+            torch.testing.assert_close(cached.get_distribution(tensors).logits, uncached.get_distribution(tensors).logits,
+                                       atol=1e-4, rtol=0)
+            torch.testing.assert_close(cached.predict_values(tensors), uncached.predict_values(tensors), atol=1e-4, rtol=0)
+        actions = np.full(3, tok.eos_token_id if step % 2 else guesses[step // 2 % 3])
+        obs, *_ = envs.step(actions)
+    assert cached.slot_cache.span_extensions >= 3 and cached.slot_cache.stats["extended"] > 0

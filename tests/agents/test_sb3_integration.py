@@ -76,3 +76,37 @@ def test_transformer_policy_takes_the_flat_observation():
     flat_actions, _ = flat.predict(obs, deterministic=True)
     plain_actions, _ = plain.predict(split_flat_observation(obs), deterministic=True)
     np.testing.assert_array_equal(flat_actions, plain_actions)
+
+
+@pytest.mark.parametrize(("env_id", "first_turn"), [("textgym/Calculator-v0", " <calc>2*3</calc>"),
+                                                    ("textgym/GuessNumber-v0", " 50"),
+                                                    ("textgym/MultiTurnDialogue-v0", " How many people?")])
+def test_stock_ppo_trains_on_the_multi_turn_ids(env_id, first_turn):
+    """Each step is one agent token; the env's text arrives inside the next observation (1 + k new tokens), which
+    the per-slot cache prefills as a span."""
+    from textgym.tokenizers import default_tokenizer
+
+    tok = default_tokenizer()
+    script = tok.encode(first_turn) + ([] if "</calc>" in first_turn else [tok.eos_token_id])
+
+    class ScriptedFirstTurn(gym.Wrapper):
+        """Plays a fixed first turn so that an untrained policy's episodes reach the env's reply in every rollout
+        (SB3 stores the policy's own action for those steps: a mechanics test, not a learning one)."""
+
+        def reset(self, **kwargs):
+            self.count = 0
+            return self.env.reset(**kwargs)
+
+        def step(self, action):
+            self.count += 1
+            return self.env.step(script[self.count - 1] if self.count <= len(script) else action)
+
+    env = DummyVecEnv([lambda: Monitor(ScriptedFirstTurn(gym.make(env_id, max_new_tokens=40))) for _ in range(2)])
+    env.seed(0)
+    model = PPO(TransformerPolicy, env, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu",
+                policy_kwargs={"size": "tiny"})
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    model.learn(total_timesteps=64)
+    assert any(not torch.equal(before[k], v) for k, v in model.policy.state_dict().items())
+    assert model.policy.slot_cache.span_extensions > 0  # env text was appended and prefilled on the cache
+    assert np.isfinite(model.logger.name_to_value["train/value_loss"])

@@ -62,6 +62,11 @@ def test_unknown_id_is_a_clear_error():
         dataset_and_rewards("CartPole-v1")
 
 
+def test_a_multi_turn_id_is_refused_with_the_turn_level_alternative():
+    with pytest.raises(ValueError, match="multi-turn env.*textgym/CalculatorText-v0"):
+        dataset_and_rewards("textgym/Calculator-v0")
+
+
 def test_trl_grpo_trains_a_few_steps_on_a_textgym_task(tmp_path):
     """Three GRPO steps, offline: a tiny local GPT-2 and textgym's tokenizer, passed to TRL as objects."""
     pytest.importorskip("trl", reason="trl is in the dev extra; pip install -e '.[dev]'")

@@ -46,15 +46,24 @@ _MODULES = {
     "format": "formats",
 }
 TASKS: tuple[str, ...] = tuple(_MODULES)
+# The multi-turn tasks' data (textgym.envs.multi_turn_tasks). Kept out of TASKS, hence out of corpus_text(): the
+# default tokenizer and every warm-start cache key stay those of the single-turn data (its byte fallback encodes
+# the new text; see the modules' docstrings for token counts).
+_MULTI_TURN_MODULES = {
+    "calculator": "calculator",
+    "guess_number": "guess_number",
+    "multi_turn_dialogue": "multi_turn_dialogue",
+}
+MULTI_TURN_TASKS: tuple[str, ...] = tuple(_MULTI_TURN_MODULES)
 
-__all__ = ["TASKS", "load_task_data", "corpus_text"]
+__all__ = ["TASKS", "MULTI_TURN_TASKS", "load_task_data", "corpus_text"]
 
 
 def load_task_data(task: str, split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
     """The built-in records of one task.
 
     Args:
-        task: a name in :data:`TASKS` (case-insensitive).
+        task: a name in :data:`TASKS` or :data:`MULTI_TURN_TASKS` (case-insensitive).
         split: ``"train"`` or ``"test"``; disjoint.
         n: number of records; ``None`` for the whole split.
         seed: seed of the shuffle; the same seed returns the same records in the same order.
@@ -66,9 +75,10 @@ def load_task_data(task: str, split: str = "train", n: int | None = None, seed: 
         ValueError: an unknown task or split, or ``n`` larger than the split.
     """
     name = task.lower() if isinstance(task, str) else task
-    if name not in _MODULES:
-        raise ValueError(f"No built-in data for task {task!r}. Built-in tasks: {', '.join(TASKS)}.")
-    module = importlib.import_module(f"textgym.data.{_MODULES[name]}")
+    modules = {**_MODULES, **_MULTI_TURN_MODULES}
+    if name not in modules:
+        raise ValueError(f"No built-in data for task {task!r}. Built-in tasks: {', '.join(modules)}.")
+    module = importlib.import_module(f"textgym.data.{modules[name]}")
     return module.load(split=split, n=n, seed=seed)
 
 

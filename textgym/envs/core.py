@@ -6,6 +6,10 @@ termination rules, the batched reward call and the info dicts are written once.
 Layout (``docs/design.md``): with ``P = max_prompt_tokens`` and ``T = max_new_tokens`` each slot is a row of
 ``P + T`` ids. The prompt is left-padded into ``[0, P)``; generated token ``t`` goes to index ``P + t``. The
 attention mask is 1 exactly on real tokens.
+
+Multi-turn episodes (a :class:`~textgym.envs.multi_turn.MultiTurnTask`) keep the layout: the conversation after
+the prompt fills ``[P, P + T)`` in order, the agent's tokens and the env's appended text alike, so ``T`` is the
+episode's total token budget; ``agent_mask`` is 1 exactly on the tokens the agent wrote.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ StepReward = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[float]]
 #: The constructor arguments of both envs that :func:`resolve_config` turns into an :class:`EnvConfig`.
 CONFIG_ARGS = (
     "task", "prompts", "reward", "tokenizer", "max_prompt_tokens", "max_new_tokens", "step_reward",
-    "allowed_token_ids", "restrict_actions", "reward_fallback", "split", "observation",
+    "allowed_token_ids", "restrict_actions", "reward_fallback", "split", "observation", "multi_turn",
 )
 OBSERVATION_MODES = ("dict", "flat")
 
@@ -50,6 +54,7 @@ class EnvConfig:
     reward_fallback: float | None
     task_name: str | None
     observation: str = "dict"
+    multi_turn: Any = None  # a MultiTurnTask (textgym.envs.multi_turn), or None for one-completion episodes
 
 
 def resolve_config(
@@ -66,10 +71,12 @@ def resolve_config(
     reward_fallback: float | None = None,
     split: str = "train",
     observation: str = "dict",
+    multi_turn: Any = None,
     unknown_kwargs: dict[str, Any] | None = None,
     known_kwargs: Sequence[str] = (),
 ) -> EnvConfig:
     """Fill in a task's defaults and validate every argument, with errors that name the fix."""
+    from textgym.envs.multi_turn import check_multi_turn
     from textgym.envs.tasks import get_task
 
     if unknown_kwargs:
@@ -89,17 +96,24 @@ def resolve_config(
             "A textgym env needs prompts: pass `task=` (one of the built-in tasks) or `prompts=` "
             "(a list of dicts with a 'prompt' key, a .jsonl path or a datasets.Dataset)."
         )
-    if reward is None and spec is None:
+    if multi_turn is None and spec is not None and spec.multi_turn is not None:
+        multi_turn = spec.multi_turn()
+    if multi_turn is not None:
+        check_multi_turn(multi_turn)
+    if reward is None and spec is None and multi_turn is None:
         raise ValueError(
             "A textgym env needs a reward: pass `reward=` (a registered reward name, a callable "
             "`reward(completions, **kwargs) -> list[float]`, called by keyword as TRL does, or {name: weight})."
         )
     prompt_source = as_prompt_source(prompts if prompts is not None else spec.load_prompts(split))
-    reward_fn = rewards_lib.make(reward if reward is not None else spec.reward)
-    # Records that cannot feed the reward fail here, at make, not at the first episode end.
-    rewards_lib.check_reward_inputs(
-        reward_fn, prompt_source.field_names, source=f"the prompt records ({prompt_source.name})"
-    )
+    reward_spec = reward if reward is not None else (spec.reward if spec is not None else None)
+    # A multi-turn task rewards its turns itself; a `reward=` on top scores the whole conversation at the end.
+    reward_fn = rewards_lib.make(reward_spec) if reward_spec is not None else None
+    if reward_fn is not None:
+        # Records that cannot feed the reward fail here, at make, not at the first episode end.
+        rewards_lib.check_reward_inputs(
+            reward_fn, prompt_source.field_names, source=f"the prompt records ({prompt_source.name})"
+        )
     rewards_lib.check_fallback(reward_fallback, "reward_fallback")
     tok = load_tokenizer(tokenizer)
     P = max_prompt_tokens if max_prompt_tokens is not None else (spec.max_prompt_tokens if spec else 64)
@@ -137,6 +151,7 @@ def resolve_config(
         reward_fallback=reward_fallback,
         task_name=spec.name if spec is not None else None,
         observation=observation,
+        multi_turn=multi_turn,
     )
 
 
@@ -148,17 +163,19 @@ def _tasks() -> dict:
 
 def observation_space(cfg: EnvConfig) -> spaces.Dict | spaces.Box:
     """The observation of one slot: the Dict of token ids and attention mask, both int64 of shape (P + T,), or
-    with ``observation="flat"`` one int64 Box of shape (2 (P + T),): the ids, then the mask."""
+    with ``observation="flat"`` one int64 Box of shape (2 (P + T),): the ids, then the mask. A multi-turn env's
+    Dict also has ``agent_mask`` (1 on the agent's tokens); its flat form stays ids + mask."""
     length = cfg.max_prompt_tokens + cfg.max_new_tokens
     if cfg.observation == "flat":
         high = np.concatenate([np.full(length, cfg.tokenizer.vocab_size - 1), np.ones(length)]).astype(np.int64)
         return spaces.Box(np.zeros(2 * length, dtype=np.int64), high, dtype=np.int64)
-    return spaces.Dict(
-        {
-            "input_ids": spaces.Box(0, cfg.tokenizer.vocab_size - 1, shape=(length,), dtype=np.int64),
-            "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64),
-        }
-    )
+    keys = {
+        "input_ids": spaces.Box(0, cfg.tokenizer.vocab_size - 1, shape=(length,), dtype=np.int64),
+        "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64),
+    }
+    if cfg.multi_turn is not None:
+        keys["agent_mask"] = spaces.Box(0, 1, shape=(length,), dtype=np.int64)
+    return spaces.Dict(keys)
 
 
 def split_flat_observation(observation: Any) -> dict[str, Any]:
@@ -216,6 +233,16 @@ class EpisodeBatch:
         self._warned_truncation = False
         self.num_steps = 0  # transitions taken over all slots, and episodes scored: the reward's trainer_state
         self.num_episodes = 0
+        self.multi_turn = cfg.multi_turn
+        if self.multi_turn is not None:
+            self.agent_mask = np.zeros((num_slots, self.P + self.T), dtype=np.int64)
+            self.turn_start = np.zeros(num_slots, dtype=np.int64)  # where the current agent turn began (in [0, T))
+            self.num_turns = np.zeros(num_slots, dtype=np.int64)
+            self.task_return = np.zeros(num_slots)  # the episode's task rewards so far (reward_components["task"])
+            self.turn_rewards = np.zeros(num_slots)  # the task reward of each slot's last step
+            self.turn_infos: list[dict[str, Any] | None] = [None] * num_slots  # the last step's turn info per slot
+            self.states: list[Any] = [None] * num_slots
+            self.stop_sequences = tuple(getattr(self.multi_turn, "stop_sequences", ()))
 
     # ---------------------------------------------------------------- prompts
     def encode_prompt(self, index: int) -> np.ndarray:
@@ -254,6 +281,15 @@ class EpisodeBatch:
         self.terminated[slots] = False
         self.truncated[slots] = False
         self.started[slots] = True
+        if self.multi_turn is not None:
+            self.agent_mask[slots] = 0
+            self.turn_start[slots] = 0
+            self.num_turns[slots] = 0
+            self.task_return[slots] = 0.0
+            self.turn_rewards[slots] = 0.0
+            for slot in slots:
+                self.turn_infos[slot] = None
+                self.states[slot] = self.multi_turn.start(dict(self.cfg.prompt_source[int(self.prompt_index[slot])]))
 
     def sample_prompt_indices(self, rng: np.random.Generator, count: int) -> np.ndarray:
         return rng.integers(0, len(self.cfg.prompt_source), size=count)
@@ -275,9 +311,77 @@ class EpisodeBatch:
         self.attention_mask[slots, positions] = 1
         self.num_new_tokens[slots] += 1
         self.num_steps += int(slots.size)
+        if self.multi_turn is not None:
+            self.agent_mask[slots, positions] = 1
+            self._advance_turns(slots, actions)
+            return self.terminated[slots], self.truncated[slots]
         self.terminated[slots] = actions == self.eos_id
         self.truncated[slots] = ~self.terminated[slots] & (self.num_new_tokens[slots] >= self.T)
         return self.terminated[slots], self.truncated[slots]
+
+    # ---------------------------------------------------------------- turns (multi-turn tasks only)
+    def _advance_turns(self, slots: np.ndarray, actions: np.ndarray) -> None:
+        """After each slot's new agent token: end the turn at EOS or a stop sequence, ask the task for its
+        answer, append the env's text, and end the episode when the task says so or the budget runs out."""
+        task = self.multi_turn
+        self.turn_rewards[slots] = 0.0
+        for slot, action in zip(slots.tolist(), actions.tolist()):
+            self.turn_infos[slot] = None
+            self.terminated[slot] = self.truncated[slot] = False
+            ended_by_eos = action == self.eos_id
+            # Decoded only when something reads it: tasks without stop sequences need it at EOS or the budget.
+            text = self.current_turn_text(slot) if ended_by_eos or self.stop_sequences else None
+            if not (ended_by_eos or any(stop in text for stop in self.stop_sequences)):
+                if self.num_new_tokens[slot] >= self.T:  # the budget ran out inside the agent's turn
+                    self._end_by_budget(slot, text if text is not None else self.current_turn_text(slot))
+                continue
+            from textgym.envs.multi_turn import check_turn
+
+            result = check_turn(task, task.turn(self.states[slot], text))
+            self.num_turns[slot] += 1
+            self.turn_rewards[slot] = result.reward
+            info: dict[str, Any] = {**result.info, "turn": int(self.num_turns[slot]), "agent_turn": text,
+                                    "turn_reward": result.reward, "env_text": "", "num_env_tokens": 0}
+            self.turn_infos[slot] = info
+            if result.done:
+                self.terminated[slot] = True
+            else:
+                ids = self.cfg.tokenizer.encode(result.env_text) if result.env_text else []
+                room = self.T - int(self.num_new_tokens[slot])
+                written = ids[:room]
+                start = self.P + int(self.num_new_tokens[slot])
+                self.input_ids[slot, start : start + len(written)] = written
+                self.attention_mask[slot, start : start + len(written)] = 1
+                self.num_new_tokens[slot] += len(written)
+                self.turn_start[slot] = self.num_new_tokens[slot]
+                info.update(env_text=result.env_text, num_env_tokens=len(written))
+                if len(ids) >= room:  # no token left for the agent's next turn
+                    self._end_by_budget(slot, "")
+            self.task_return[slot] += self.turn_rewards[slot]
+
+    def _end_by_budget(self, slot: int, unfinished_turn: str) -> None:
+        reward = float(self.multi_turn.budget_end(self.states[slot], unfinished_turn))
+        if reward != reward or abs(reward) == float("inf"):
+            raise ValueError(f"{type(self.multi_turn).__name__}.budget_end returned {reward!r}; it must be finite.")
+        self.truncated[slot] = True
+        self.turn_rewards[slot] += reward
+        if self.turn_infos[slot] is None:  # budget ran out mid-turn (no turn result this step)
+            self.task_return[slot] += reward
+
+    def current_turn_text(self, slot: int) -> str:
+        """The agent's current (or just-finished) turn as text, EOS left out."""
+        ids = self.input_ids[slot, self.P + self.turn_start[slot] : self.P + self.num_new_tokens[slot]]
+        return self.cfg.tokenizer.decode(ids[ids != self.eos_id].tolist())
+
+    def turn_step_info(self, slot: int) -> dict[str, Any]:
+        """The info entries of the slot's last step (turn results), ``{}`` when no turn ended."""
+        return dict(self.turn_infos[slot]) if self.multi_turn is not None and self.turn_infos[slot] else {}
+
+    def task_step_rewards(self, slots: np.ndarray) -> np.ndarray:
+        """The multi-turn task's reward of each slot's last step (0 without a multi-turn task)."""
+        if self.multi_turn is None:
+            return np.zeros(slots.size)
+        return self.turn_rewards[slots].copy()
 
     def step_rewards(self, slots: np.ndarray, actions: np.ndarray) -> np.ndarray:
         if self.cfg.step_reward is None or slots.size == 0:
@@ -298,6 +402,8 @@ class EpisodeBatch:
 
     def completion_ids(self, slot: int) -> np.ndarray:
         ids = self.input_ids[slot, self.P : self.P + self.num_new_tokens[slot]]
+        if self.multi_turn is not None:  # the whole conversation after the prompt; turn-ending EOS tokens left out
+            return ids[ids != self.eos_id]
         return ids[:-1] if self.terminated[slot] else ids  # the EOS token is not part of the text
 
     def completion_text(self, slot: int) -> str:
@@ -308,6 +414,9 @@ class EpisodeBatch:
         records = [self.cfg.prompt_source[int(self.prompt_index[s])] for s in slots]
         prompts = [r["prompt"] for r in records]
         completions = [self.completion_text(s) for s in slots]
+        if self.cfg.reward is None:  # a multi-turn task without an extra conversation-level reward
+            self.num_episodes += len(slots)
+            return np.zeros(len(slots)), {"task": self.task_return[slots].copy()}, prompts, completions
         fields = {k: [r[k] for r in records] for k in self.cfg.prompt_source.field_names if k != "prompt"}
         state = rewards_lib.RewardState(global_step=self.num_steps, num_episodes=self.num_episodes)
         total, components = rewards_lib.score(
@@ -315,12 +424,17 @@ class EpisodeBatch:
             completion_ids=[self.completion_ids(s).tolist() for s in slots], trainer_state=state,
         )
         self.num_episodes += len(slots)
+        if self.multi_turn is not None:
+            components = {**components, "task": self.task_return[slots].copy()}
         return total, components, prompts, completions
 
     def observation(self, slots: np.ndarray | slice | int = slice(None)) -> dict[str, np.ndarray] | np.ndarray:
         if self.cfg.observation == "flat":
             return np.concatenate([self.input_ids[slots], self.attention_mask[slots]], axis=-1)
-        return {"input_ids": self.input_ids[slots].copy(), "attention_mask": self.attention_mask[slots].copy()}
+        obs = {"input_ids": self.input_ids[slots].copy(), "attention_mask": self.attention_mask[slots].copy()}
+        if self.multi_turn is not None:
+            obs["agent_mask"] = self.agent_mask[slots].copy()
+        return obs
 
     def action_mask(self) -> np.ndarray:
         """bool [vocab_size]: which tokens the task allows (all of them unless the task constrains tokens)."""
@@ -335,9 +449,29 @@ class EpisodeBatch:
         """Prompt, then the completion so far in brackets, e.g. ``Q: 2 + 3 = ? A: [ 5]<eos>``."""
         if not self.started[slot]:
             return "(not started: call reset())"
+        if self.multi_turn is not None:
+            return self._render_conversation(slot)
         text = self.prompt_text(slot) + "[" + self.completion_text(slot) + "]"
         if self.terminated[slot]:
             text += "<eos>"
         elif self.truncated[slot]:
             text += "<truncated>"
         return text
+
+    def _render_conversation(self, slot: int) -> str:
+        """Prompt, then each agent turn in brackets and the env's text plain: ``Q: ...[ <calc>2*3</calc>] = 6[ 6]``."""
+        n = int(self.num_new_tokens[slot])
+        ids, agent = self.input_ids[slot, self.P : self.P + n], self.agent_mask[slot, self.P : self.P + n]
+        parts, start = [self.prompt_text(slot)], 0
+        for end in range(1, n + 1):
+            if end == n or agent[end] != agent[start]:
+                text = self.cfg.tokenizer.decode(ids[start:end].tolist())
+                if agent[start]:
+                    text = "[" + text + "]" + ("<eos>" if (ids[start:end] == self.eos_id).any() else "")
+                parts.append(text)
+                start = end
+        if self.terminated[slot]:
+            parts.append("<done>")
+        elif self.truncated[slot]:
+            parts.append("<truncated>")
+        return "".join(parts)

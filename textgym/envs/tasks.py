@@ -26,6 +26,9 @@ class Task:
         max_new_tokens: ``T``, the new-token limit (truncation).
         allowed_tokens: optional ``tokenizer -> token ids``, the task's natural alphabet, applied with
             ``restrict_actions=True`` (EOS is always added).
+        multi_turn: optional zero-argument factory of a :class:`~textgym.envs.multi_turn.MultiTurnTask`: the env
+            then runs multi-turn episodes (``max_new_tokens`` is the whole conversation's token budget) and
+            ``reward`` may be ``None`` (the task rewards its turns).
     """
 
     name: str
@@ -36,6 +39,7 @@ class Task:
     max_prompt_tokens: int = 64
     max_new_tokens: int = 24
     allowed_tokens: Callable[[Any], np.ndarray] | None = None
+    multi_turn: Callable[[], Any] | None = None
 
     def load_prompts(self, split: str = "train") -> list[dict]:
         from textgym.data import load_task_data
@@ -69,6 +73,24 @@ def alphabet_tokens(alphabet: str) -> Callable[[Any], np.ndarray]:
 #: a Format answer is words, commas and periods (its data has no digits or other punctuation).
 ARITHMETIC_ALPHABET = "0123456789- "
 FORMAT_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,."
+
+
+def _calculator():
+    from textgym.envs.multi_turn_tasks import CalculatorTask
+
+    return CalculatorTask()
+
+
+def _guess_number():
+    from textgym.envs.multi_turn_tasks import GuessNumberTask
+
+    return GuessNumberTask()
+
+
+def _scripted_user():
+    from textgym.envs.multi_turn_tasks import ScriptedUserTask
+
+    return ScriptedUserTask()
 
 
 TASKS: dict[str, Task] = {
@@ -151,6 +173,38 @@ TASKS: dict[str, Task] = {
             max_prompt_tokens=32,
             max_new_tokens=20,
             allowed_tokens=alphabet_tokens(FORMAT_ALPHABET),
+        ),
+        # Multi-turn tasks (textgym/envs/multi_turn_tasks.py): the task rewards its turns, reward=None.
+        Task(
+            name="calculator",
+            summary="Multi-turn: multi-digit products and chains with a <calc> tool the env evaluates.",
+            reward=None,
+            reward_doc="1 for the right final answer, -0.02 per <calc> call (per-turn, on the call's last token).",
+            fields=("answer", "expression", "operands"),
+            max_prompt_tokens=48,
+            max_new_tokens=64,
+            multi_turn=_calculator,
+        ),
+        Task(
+            name="guess_number",
+            summary="Multi-turn: find a hidden number from higher/lower feedback in few guesses.",
+            reward=None,
+            reward_doc="1 - 0.1 x (guesses - 1) (at least 0.1) when found; 0 after 10 misses or the budget.",
+            fields=("low", "high", "target"),
+            max_prompt_tokens=32,
+            max_new_tokens=96,
+            multi_turn=_guess_number,
+        ),
+        Task(
+            name="multi_turn_dialogue",
+            summary="Multi-turn: a scripted user with a goal (book a table, return an item) answers the agent.",
+            reward=None,
+            reward_doc="1 for a confirmation naming the whole goal, +0.2 if polite, -0.1 per extra turn, -0.01 per "
+                       "word beyond 15 a turn; 0 if not reached in 6 turns.",
+            fields=("kind", "goal", "known"),
+            max_prompt_tokens=48,
+            max_new_tokens=96,
+            multi_turn=_scripted_user,
         ),
     )
 }

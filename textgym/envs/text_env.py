@@ -69,6 +69,33 @@ class TextGenerationEnv(gym.Env):
     * ``split``: ``"train"`` or ``"test"``, which half of a built-in task's data (ignored with ``prompts=``).
     * ``render_mode``: ``"ansi"`` (``render()`` returns the text), ``"human"`` (prints it) or ``"rgb_array"``
       (the text drawn on an image, for video recorders; SB3's ``make_vec_env`` asks for this mode).
+    * ``multi_turn``: a :class:`~textgym.envs.multi_turn.MultiTurnTask` (default: the task's own, for the
+      multi-turn ids ``textgym/Calculator-v0``, ``GuessNumber-v0``, ``MultiTurnDialogue-v0``): see below.
+
+    ## Multi-turn episodes
+    With a multi-turn task the episode is a conversation, still one token per step:
+
+    * Action space: unchanged, ``Discrete(vocab_size)``; every action is one agent token.
+    * Turns: an agent turn ends at EOS or as soon as the decoded turn contains one of the task's
+      ``stop_sequences`` (e.g. ``"</calc>"``). On that step the env calls ``task.turn(state, agent_text)`` and
+      appends the tokens of the returned ``env_text`` (tool output, user reply, feedback) right after the
+      agent's last token; the agent's next token follows them. One step can thus grow the observation by
+      ``1 + k`` tokens.
+    * Observation: the same layout, with ``max_new_tokens`` the total token budget of the conversation after
+      the prompt (agent and env tokens); the Dict gains ``agent_mask`` (``Box(0, 1, (P + T,), int64)``), 1 on
+      the tokens the agent wrote (turn-ending EOS included), 0 on the prompt, the env's text and padding.
+      ``observation="flat"`` keeps ids + mask only; ``info["num_env_tokens"]`` says how many env tokens a step
+      appended, which is all a client that tracks its own actions needs to rebuild the agent mask.
+    * Rewards: each turn's task reward on the step whose token ended that turn, ``task.budget_end(...)`` on the
+      step the budget runs out, plus ``step_reward`` shaping per step and, if ``reward=`` is given, that reward
+      of the whole conversation text on the last step. ``info["reward_components"]["task"]`` (last step) is the
+      episode's total task reward.
+    * Starting state: a prompt as above; ``task.start(record)`` builds the episode's state from its record.
+    * Episode end: ``terminated`` when the task's turn says ``done``; ``truncated`` when the token budget runs
+      out (inside an agent turn, or inside the env's text, which is then cut).
+    * Info on a step that ended a turn: ``turn`` (count), ``agent_turn`` (its text), ``turn_reward``,
+      ``env_text`` and ``num_env_tokens`` (what the env appended), and the task's own ``Turn.info`` entries. On
+      the last step ``completion`` is the whole conversation after the prompt (EOS tokens left out).
     """
 
     metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
@@ -88,6 +115,7 @@ class TextGenerationEnv(gym.Env):
         split: str = "train",
         observation: str = "dict",
         render_mode: str | None = None,
+        multi_turn: Any = None,
         **unknown: Any,
     ):
         config_args = {k: v for k, v in locals().items() if k in CONFIG_ARGS}
@@ -124,8 +152,8 @@ class TextGenerationEnv(gym.Env):
             raise RuntimeError("step() called after the episode ended: call env.reset() to start a new one.")
         actions = check_actions(action, 1, self.tokenizer.vocab_size)
         terminated, truncated = batch.append(self._slot, actions)
-        reward = float(batch.step_rewards(self._slot, actions)[0])
-        info: dict[str, Any] = {"num_new_tokens": int(batch.num_new_tokens[0])}
+        reward = float(batch.step_rewards(self._slot, actions)[0]) + float(batch.task_step_rewards(self._slot)[0])
+        info: dict[str, Any] = {"num_new_tokens": int(batch.num_new_tokens[0]), **batch.turn_step_info(0)}
         if terminated[0] or truncated[0]:
             total, components, prompts, completions = batch.score(self._slot)
             reward += float(total[0])

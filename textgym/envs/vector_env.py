@@ -38,7 +38,10 @@ class TextGenerationVectorEnv(VectorEnv):
 
     ## Info
     On the step a slot finishes: ``prompt``, ``completion``, ``num_new_tokens`` and ``reward_components`` (a
-    dict of arrays), each with Gymnasium's ``_key`` mask marking the slots that hold a value.
+    dict of arrays), each with Gymnasium's ``_key`` mask marking the slots that hold a value. A multi-turn env
+    (``multi_turn=``, see :class:`~textgym.envs.text_env.TextGenerationEnv`) adds, on a step that ended a slot's
+    turn, ``turn``, ``agent_turn``, ``turn_reward``, ``env_text``, ``num_env_tokens`` and the task's own keys, and
+    its Dict observation has ``agent_mask`` (``[num_envs, P + T]``).
     """
 
     metadata = {"render_modes": ["ansi", "human", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -60,6 +63,7 @@ class TextGenerationVectorEnv(VectorEnv):
         observation: str = "dict",
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        multi_turn: Any = None,
         **unknown: Any,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -138,7 +142,12 @@ class TextGenerationVectorEnv(VectorEnv):
         slots = self._all[active]
         if slots.size:
             batch.append(slots, actions[slots])
-            rewards[slots] = batch.step_rewards(slots, actions[slots])
+            rewards[slots] = batch.step_rewards(slots, actions[slots]) + batch.task_step_rewards(slots)
+            if batch.multi_turn is not None:
+                for slot in slots:
+                    turn_info = batch.turn_step_info(int(slot))
+                    if turn_info:
+                        infos = self._add_info(infos, turn_info, int(slot))
         terminated = batch.terminated.copy()
         truncated = batch.truncated.copy()
         finished = slots[terminated[slots] | truncated[slots]]

@@ -117,6 +117,12 @@ def dataset_and_rewards(
     config = {k: v for k, v in kwargs.items() if k in CONFIG_ARGS}
     unknown = {k: v for k, v in kwargs.items() if k not in CONFIG_ARGS and k != "render_mode"}
     cfg = resolve_config(**config, unknown_kwargs=unknown, known_kwargs=CONFIG_ARGS)
+    if cfg.multi_turn is not None:
+        raise ValueError(
+            f"{env_id!r} is a multi-turn env: its reward comes from the env's replies turn by turn, which a dataset of "
+            "prompts and a completion-level reward function cannot reproduce. Drive it turn by turn instead: "
+            f"gym.make({env_id.replace('-v0', 'Text-v0')!r}) takes one turn as a string per step."
+        )
     fields = list(cfg.prompt_source.field_names)
     rows = []
     for record in cfg.prompt_source:
