@@ -102,3 +102,24 @@ def make_zoo_ppo(env_id: str, seed: int = 0, pretrained: Any = None, reference: 
             env.attach(model.policy)
         env = env.venv
     return model, n_timesteps
+
+
+def evaluate_sb3(model: Any, eval_env: Any, episodes: int, reference: Any = None, seed: int = 0) -> dict[str, dict]:
+    """``{"greedy": metrics, "sampled": metrics}`` of an SB3 model with ``TransformerPolicy`` on a textgym vector
+    env (``agents.commands.make_train_env(config, split="test")``): the project's held-out metrics
+    (:func:`agents.commands.evaluate_greedy_and_sampled`: reward, distinct-2, distinct completions, self-BLEU,
+    and with ``reference`` perplexity and KL under it), drawn with the policy's own sampling controls."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from agents.commands import evaluate_greedy_and_sampled
+    from agents.ppo.rollout import Sampler
+
+    policy = model.policy
+    algo = SimpleNamespace(
+        policy=policy.model,
+        sampler=Sampler(temperature=policy.temperature, top_k=policy.top_k, top_p=policy.top_p),
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)

@@ -20,7 +20,6 @@ import json
 import os
 import sys
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -33,22 +32,6 @@ ALL_TASKS = ("arithmetic", "sentiment")
 
 def zoo_env_id(config: dict) -> str:
     return config["env"]
-
-
-def evaluate_sb3(model: Any, eval_env: Any, episodes: int, reference: Any, seed: int) -> dict[str, dict]:
-    """Greedy and sampled held-out metrics of an SB3 ``TransformerPolicy`` (the project's
-    :func:`agents.commands.evaluate_greedy_and_sampled`, on the policy's LM and sampling controls)."""
-    from agents.commands import evaluate_greedy_and_sampled
-    from agents.ppo.rollout import Sampler
-
-    policy = model.policy
-    algo = SimpleNamespace(
-        policy=policy.model,
-        sampler=Sampler(temperature=policy.temperature, top_k=policy.top_k, top_p=policy.top_p),
-        generator=torch.Generator().manual_seed(seed),
-    )
-    policy.slot_cache.reset()
-    return evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -64,7 +47,7 @@ def run_one(task: str, seed: int, overrides: dict[str, Any], config_overrides: l
     """Warm start (cached), evaluate, stock SB3 PPO for the config's token budget, evaluate again."""
     from agents.commands import make_train_env, warm_started_model
     from agents.models import ActorCriticLM
-    from agents.sb3_zoo import make_zoo_ppo
+    from agents.sb3_zoo import evaluate_sb3, make_zoo_ppo
     from textgym.config import load_config
 
     config = load_config(task, config_overrides)
@@ -83,9 +66,12 @@ def run_one(task: str, seed: int, overrides: dict[str, Any], config_overrides: l
     start = time.perf_counter()
     model.learn(int(config["total_timesteps"]))
     rl_seconds = time.perf_counter() - start
+    # The last update's SB3 diagnostics (entropy, clip fraction, approx KL, explained variance of the critic).
+    last_update = {k: float(v) for k, v in model.logger.name_to_value.items() if k.startswith("train/")}
     after = evaluate_sb3(model, eval_env, episodes, reference, seed)
     return {"task": task, "method": "sb3", "seed": seed, "before": before, "after": after,
-            "rl_seconds": rl_seconds, "timesteps": int(model.num_timesteps), "overrides": overrides}
+            "rl_seconds": rl_seconds, "timesteps": int(model.num_timesteps), "overrides": overrides,
+            "last_update": last_update}
 
 
 def main() -> None:
