@@ -112,3 +112,14 @@ def test_task_table_config_method_is_the_shipped_recipe_unchanged():
     config = load_config("arithmetic", [])
     assert method_options(config, "config") == config["ppo"]
     assert method_options(config, "gae")["baseline"] == "gae" and "group_size" not in method_options(config, "gae")
+
+
+def test_sb3_table_prints_the_task_tables_columns_with_an_sb3_row(run_script):
+    from benchmarks import sb3_table
+    from benchmarks.task_table import HEADERS
+
+    out = run_script(sb3_table, "--tasks", "sentiment")
+    rows = [r for r in table_rows(out) if r[0] == "sentiment"]
+    assert [r[1] for r in rows] == ["warm start", "sb3"] and all(len(r) == len(HEADERS) for r in rows)
+    assert rows[1][6].endswith("/ 8") and re.fullmatch(r"[01]/1", rows[1][4])
+    assert float(rows[0][9]) == pytest.approx(0.0, abs=1e-3)  # the warm start is its own reference: KL 0
