@@ -9,6 +9,7 @@ token budget (``total_timesteps``), scored again::
     python -m benchmarks.sb3_table --tasks arithmetic sentiment --seeds 0 1 2 --threads 1
     python -m benchmarks.sb3_table --tasks sentiment --set learning_rate=1e-5 --set ent_coef=0.02   # PPO overrides
     python -m benchmarks.sb3_table --json sb3.json          # also every number, per seed (written after each run)
+    python -m benchmarks.sb3_table --from-json a.json b.json   # one table from runs made separately
 
 Sampled evaluation draws from the policy's own sampling controls (its ``top_k``/``top_p``), as TokenPPO's
 evaluation draws from its sampler. Rows print in task_table's columns so they can be pasted under its rows.
@@ -84,7 +85,13 @@ def main() -> None:
                         "(learning_rate=1e-5), n_envs=8, or policy_kwargs.top_k=8")
     p.add_argument("--config-set", dest="config_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a task-config override (warm start, token budget, evaluation), e.g. total_timesteps=8000")
+    p.add_argument("--from-json", nargs="+", metavar="FILE",
+                   help="print the table of results saved by earlier --json runs (nothing is trained)")
     args = p.parse_args()
+    if args.from_json:
+        saved = [r for path in args.from_json for r in json.load(open(path))]
+        print_markdown(table_rows(sorted(saved, key=lambda r: (r["task"], r["seed"]))))
+        return
     overrides = dict(parse_override(item) for item in args.overrides)
     config_overrides = list(args.config_overrides)
     if args.quick:  # a smoke test of the script, not a measurement
