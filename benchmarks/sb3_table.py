@@ -44,7 +44,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, parse_scalar(raw, key)
 
 
-def run_one(task: str, seed: int, overrides: dict[str, Any], config_overrides: list[str]) -> dict[str, Any]:
+def run_one(task: str, seed: int, overrides: dict[str, Any], config_overrides: list[str], zoo_file: str | None = None) -> dict[str, Any]:
     """Warm start (cached), evaluate, stock SB3 PPO for the config's token budget, evaluate again."""
     from agents.commands import make_train_env, warm_started_model
     from agents.models import ActorCriticLM
@@ -62,7 +62,7 @@ def run_one(task: str, seed: int, overrides: dict[str, Any], config_overrides: l
     ppo_overrides = {k: v for k, v in overrides.items() if not k.startswith("policy_kwargs.") and k != "n_envs"}
     model, _ = make_zoo_ppo(zoo_env_id(config), seed=seed, pretrained=warm, reference=reference,
                             n_envs=overrides.get("n_envs"), overrides={**ppo_overrides, "policy_kwargs": policy_overrides},
-                            device="cpu", verbose=0)
+                            device="cpu", verbose=0, **({"path": zoo_file} if zoo_file else {}))
     before = evaluate_sb3(model, eval_env, episodes, reference, seed)
     start = time.perf_counter()
     model.learn(int(config["total_timesteps"]))
@@ -85,6 +85,7 @@ def main() -> None:
                         "(learning_rate=1e-5), n_envs=8, or policy_kwargs.top_k=8")
     p.add_argument("--config-set", dest="config_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a task-config override (warm start, token budget, evaluation), e.g. total_timesteps=8000")
+    p.add_argument("--zoo-file", help="an rl-zoo3 hyperparameter file to use instead of the shipped one")
     p.add_argument("--from-json", nargs="+", metavar="FILE",
                    help="print the table of results saved by earlier --json runs (nothing is trained)")
     args = p.parse_args()
@@ -106,7 +107,7 @@ def main() -> None:
     results = []
     for task in args.tasks:
         for seed in args.seeds:
-            r = run_one(task, seed, overrides, config_overrides)
+            r = run_one(task, seed, overrides, config_overrides, args.zoo_file)
             results.append(r)
             print(f"{task} sb3 seed {seed}: greedy {r['before']['greedy']['reward_mean']:.3f} -> "
                   f"{r['after']['greedy']['reward_mean']:.3f}, sampled {r['before']['sampled']['reward_mean']:.3f} -> "
