@@ -22,6 +22,9 @@ _EXPORTS = {
     "TransformerPolicy": "agents.policies",
     "TokenDistribution": "agents.policies",
     "TokenPPO": "agents.ppo",
+    "ReferenceKLReward": "agents.sb3_reference",
+    "AttachPolicy": "agents.sb3_reference",
+    "resolve_model": "agents.pretrained",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -94,8 +94,13 @@ class TransformerPolicy(ActorCriticPolicy):
         action_space: ``Discrete(n)`` with ``n <= model.vocab_size`` (logits beyond ``n`` are dropped).
         lr_schedule: SB3's learning-rate schedule (PPO's ``learning_rate``; ~1e-4 to 3e-4 suits small LMs,
             1e-5 to 1e-6 pretrained ones).
-        model: a local model directory (``ActorCriticLM.from_pretrained``), an ``ActorCriticLM``, or ``None`` to
-            build a model from ``model_config`` (default: ``agents.models.build_default_model``).
+        model: where the LM comes from (``None``: build one from ``model_config``, default
+            ``agents.models.build_default_model``). Any of :func:`agents.pretrained.resolve_model`: an
+            ``ActorCriticLM``, a local Hugging Face model directory, a ``textgym train`` run directory (its
+            ``final/policy``, or its warm start ``reference/`` when the run has not finished) or
+            ``"warm-start:<config>"`` (a shipped config's cached supervised warm start, e.g.
+            ``"warm-start:sentiment"``).
+        pretrained: another name for ``model`` (the Hugging Face word); pass one of the two.
         model_config: config for a from-scratch model when ``model`` is None: a dict with ``model_type`` (any HF
             config, e.g. ``{"model_type": "llama", ...}``), or overrides of the default GPT-2 config
             (``size`` in ``"tiny"/"small"/"medium"`` plus any ``GPT2Config`` field).
@@ -121,6 +126,7 @@ class TransformerPolicy(ActorCriticPolicy):
         action_space: gym.spaces.Discrete,
         lr_schedule: Schedule,
         model: str | os.PathLike | ActorCriticLM | None = None,
+        pretrained: str | os.PathLike | ActorCriticLM | None = None,
         model_config: dict[str, Any] | None = None,
         size: str | None = None,
         critic: str = "shared",
@@ -139,6 +145,11 @@ class TransformerPolicy(ActorCriticPolicy):
         **unused_sb3_kwargs: Any,
     ):
         _check_spaces(observation_space, action_space)
+        _check_unused_kwargs(unused_sb3_kwargs)
+        if pretrained is not None:
+            if model is not None:
+                raise ValueError("Pass either model or pretrained (two names for the same argument), not both.")
+            model = pretrained
         if use_sde:
             raise ValueError("use_sde=True is for continuous actions; TransformerPolicy's tokens are discrete.")
         process_logits(torch.zeros(1, 2), temperature, top_k, top_p)  # validates the sampling controls early
@@ -173,11 +184,16 @@ class TransformerPolicy(ActorCriticPolicy):
         if isinstance(model, ActorCriticLM):
             self.model, self.critic = model, model.critic
         elif isinstance(model, (str, os.PathLike)):
-            self.model = ActorCriticLM.from_pretrained(model, critic=self.critic, trust_remote_code=self.trust_remote_code)
+            from agents.pretrained import resolve_model
+
+            self.model = resolve_model(model, role="policy", critic=self.critic, trust_remote_code=self.trust_remote_code)
         elif model is None:
             self.model = self._model_from_config()
         else:
-            raise TypeError(f"model must be a local directory, an ActorCriticLM or None, got {type(model).__name__}.")
+            raise TypeError(
+                f"model must be a local directory (a model or a run), 'warm-start:<config>', an ActorCriticLM or None, "
+                f"got {type(model).__name__}."
+            )
         if self.model.vocab_size < self.num_actions:
             raise ValueError(
                 f"The model's vocabulary ({self.model.vocab_size}) is smaller than the action space "
@@ -303,6 +319,25 @@ class TransformerPolicy(ActorCriticPolicy):
         """Load weights and drop the rollout caches (they were computed with the old weights)."""
         self.slot_cache.reset()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+#: ActorCriticPolicy arguments that mean nothing for an LM policy (an rl-zoo3 default may still pass them)
+_IGNORED_SB3_KWARGS = frozenset({
+    "net_arch", "activation_fn", "ortho_init", "log_std_init", "full_std", "squash_output", "share_features_extractor",
+    "features_extractor_class", "features_extractor_kwargs", "normalize_images",
+})
+
+
+def _check_unused_kwargs(kwargs: dict[str, Any]) -> None:
+    """A misspelt policy_kwargs key must not be dropped in silence (e.g. a warm start that never loads)."""
+    unknown = sorted(set(kwargs) - _IGNORED_SB3_KWARGS)
+    if unknown:
+        import difflib
+        import inspect
+
+        names = [n for n in inspect.signature(TransformerPolicy.__init__).parameters if n not in ("self", "unused_sb3_kwargs")]
+        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, n=1)) else repr(k) for k in unknown]
+        raise TypeError(f"TransformerPolicy got unknown policy_kwargs {', '.join(hints)}; it takes {', '.join(names)}.")
 
 
 def _disable_dropout(model: torch.nn.Module) -> None:

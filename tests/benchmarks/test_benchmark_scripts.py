@@ -152,3 +152,14 @@ def test_gpu_check_peak_table_matches_specific_names_first():
     assert peak_for("NVIDIA H100 PCIe") == 756e12 and peak_for("NVIDIA H100 80GB HBM3") == 989e12
     assert peak_for("NVIDIA H200") == 989e12 and peak_for("NVIDIA H100 NVL") == 835e12
     assert peak_for("NVIDIA GeForce RTX 4090") is None
+
+
+def test_sb3_table_prints_the_task_tables_columns_with_an_sb3_row(run_script):
+    from benchmarks import sb3_table
+    from benchmarks.task_table import HEADERS
+
+    out = run_script(sb3_table, "--tasks", "sentiment")
+    rows = [r for r in table_rows(out) if r[0] == "sentiment"]
+    assert [r[1] for r in rows] == ["warm start", "sb3"] and all(len(r) == len(HEADERS) for r in rows)
+    assert rows[1][6].endswith("/ 8") and re.fullmatch(r"[01]/1", rows[1][4])
+    assert float(rows[0][9]) == pytest.approx(0.0, abs=1e-3)  # the warm start is its own reference: KL 0

@@ -17,9 +17,14 @@ def load(name: str):
     return module
 
 
-def test_sb3_ppo_example_trains_saves_and_reloads():
-    result = load("sb3_ppo").main(["--timesteps", "128", "--n-envs", "4"])
-    assert result["reload_matches"]
+def test_sb3_ppo_example_trains_saves_and_reloads(tmp_path):
+    from agents.models import build_default_model
+
+    build_default_model(size="tiny").save_pretrained(tmp_path / "warm")  # stands in for the 300-step warm start
+    result = load("sb3_ppo").main(["--pretrained", str(tmp_path / "warm"), "--timesteps", "64", "--n-envs", "2",
+                                   "--eval-episodes", "4"])
+    assert result["reload_matches"] and result["timesteps"] >= 64
+    assert set(result["after"]) == {"greedy", "sampled"} and "distinct_2" in result["after"]["sampled"]
 
 
 def test_custom_reward_example_registers_and_trains():

@@ -35,31 +35,34 @@ def test_every_id_has_hyperparameters_with_transformer_policy():
         assert hp["batch_size"] <= hp["n_envs"] * hp["n_steps"] and hp["n_timesteps"] > 0
 
 
-@pytest.mark.parametrize("env_id", ["textgym/Arithmetic-v0", "textgym/ArithmeticFlat-v0"])
+@pytest.mark.parametrize("env_id", ["textgym/Arithmetic-v0", "textgym/ArithmeticFlat-v0", "textgym/Keywords-v0"])
 def test_zoo_hyperparameters_build_a_ppo_that_trains(env_id):
-    """What rl-zoo3 does with an entry (minus its bookkeeping), shrunk to a few steps."""
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
+    """What rl-zoo3 does with an entry (agents.sb3_zoo.make_zoo_ppo), shrunk to a few steps; the tuned entries'
+    warm start (a 3000-step supervised run) is replaced by a fresh tiny model, the untuned ones' size by tiny."""
+    from agents.models import build_default_model
+    from agents.sb3_reference import ReferenceKLReward
+    from agents.sb3_zoo import make_zoo_ppo, zoo_hyperparams
 
-    hp = dict(zoo_hyperparams()[env_id])
-    module, _, name = hp.pop("policy").rpartition(".")
-    policy = getattr(importlib.import_module(module), name)
-    policy_kwargs = {**eval(hp.pop("policy_kwargs")), "size": "tiny"}  # rl-zoo3 evals string kwargs
-    for key in ("n_envs", "n_timesteps"):
-        hp.pop(key)
-    hp.update(n_steps=8, batch_size=16, n_epochs=1)
-    model = PPO(policy, make_vec_env(env_id, n_envs=2), policy_kwargs=policy_kwargs, device="cpu", seed=0, **hp)
+    tuned = "pretrained" in zoo_hyperparams(env_id)["policy_kwargs"]
+    model, n_timesteps = make_zoo_ppo(
+        env_id, pretrained=build_default_model(size="tiny") if tuned else None, n_envs=2, device="cpu",
+        overrides={"n_steps": 8, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {} if tuned else {"size": "tiny"}},
+    )
+    assert isinstance(model.env, ReferenceKLReward) == tuned and n_timesteps > 0
+    if tuned:
+        assert model.env.policy is model.policy
     model.learn(16)
     assert model.num_timesteps >= 16
 
 
 def test_rl_zoo3_train_runs_on_a_textgym_id(tmp_path):
     pytest.importorskip("rl_zoo3")
-    cmd = [sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", "textgym/Arithmetic-v0",
+    # Keywords: an untuned entry (the tuned ones start from a supervised warm start, minutes of CPU).
+    cmd = [sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", "textgym/Keywords-v0",
            "--gym-packages", "textgym", "-conf", str(ZOO_FILE), "-n", "32", "-f", str(tmp_path / "logs"),
            "--eval-freq", "-1", "--device", "cpu",
            "-params", "n_envs:2", "n_steps:16", "batch_size:16", "policy_kwargs:dict(size='tiny')"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert list((tmp_path / "logs" / "ppo").glob("textgym-Arithmetic-v0_*/textgym-Arithmetic-v0.zip"))
+    assert list((tmp_path / "logs" / "ppo").glob("textgym-Keywords-v0_*/textgym-Keywords-v0.zip"))
