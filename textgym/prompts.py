@@ -16,8 +16,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 # "prompt" reaches rewards as `prompts`; "completion" is a demonstration for supervised warm-start, not a reward input.
 NOT_REWARD_FIELDS = ("prompt", "completion")
@@ -60,17 +58,6 @@ class PromptSource:
         """Every prompt text, in record order."""
         return [r["prompt"] for r in self._records]
 
-    def sample(self, rng: np.random.Generator) -> tuple[int, dict]:
-        """One record drawn uniformly.
-
-        Args:
-            rng: the caller's generator (the env's ``np_random``), so sampling follows the env's seed.
-
-        Returns:
-            ``(index, record)``.
-        """
-        index = int(rng.integers(len(self._records)))
-        return index, self._records[index]
 
 
 def as_prompt_source(data: Any = None, task: str | None = None) -> PromptSource:
