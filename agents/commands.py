@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -45,6 +46,7 @@ from agents.ppo.config import LAUNCH_OPTIONS, check_ppo_section
 from agents.ppo.distributed import join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
+from agents.ppo.write_errors import CheckpointWriteError, checkpoint_iteration, explain_write_failure, os_error_code
 from agents.model_commands import evaluate, generate, sample_generations, sft, tokenizer_kwargs  # noqa: F401 (the CLI's handlers)
 from agents.run_report import before_after_warnings, evaluate_greedy_and_sampled, print_before_after, print_samples
 from agents.run_directory import claim_for_new_run, finished_message, lock_run_directory
@@ -170,6 +172,30 @@ def save_checkpoint(algo: TokenPPO, run_dir: Path) -> Path:
     """``algo.save_checkpoint(run_dir / "checkpoints" / "last")``. Under torchrun call it on every rank: only rank 0
     writes."""
     return Path(algo.save_checkpoint(str(checkpoint_dir(run_dir))))
+
+
+def save_final(algo: TokenPPO, run_dir: Path, main: bool = True) -> Path:
+    """``algo.save(run_dir / "final")`` through ``final.tmp``, renamed into place: a failed or interrupted write
+    leaves no partial ``final/`` (a finished run is one with a complete ``final/``; a resume writes the missing
+    one). Under torchrun call it on every rank (FSDP gathers the weights on all of them): only rank 0 writes.
+
+    Raises:
+        CheckpointWriteError: the write failed (disk full, ...); ``final.tmp`` was removed.
+    """
+    final, tmp, old = Path(run_dir) / "final", Path(run_dir) / "final.tmp", Path(run_dir) / "final.old"
+    if not main:
+        algo.save(str(tmp))
+        return final
+    shutil.rmtree(tmp, ignore_errors=True)
+    with explain_write_failure(tmp, checkpoint_dir(run_dir), restore=(old, final)) as progress:
+        algo.save(str(tmp))
+        progress["writing"] = final
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -319,6 +345,21 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
                 reset_num_timesteps=not resuming,
                 checkpoint_path=str(checkpoint),
             )
+        train_s = time.perf_counter() - start
+        # The checkpoint first: a run stopped (or out of disk) before final/ then resumes by writing final/ alone.
+        save_checkpoint(algo, run_dir)
+        say(f"Saved the checkpoint (textgym train --resume) to {checkpoint}")
+        save_final(algo, run_dir, main)
+        say(f"Saved the trained model (TokenPPO.load; a Hugging Face model in policy/) to {run_dir / 'final'}")
+    except CheckpointWriteError as failed:  # disk full...: one message, the partial write removed (cli.py prints it)
+        raise failed.with_resume(f"`textgym train --resume {run_dir}`") from failed.__cause__
+    except OSError as error:  # the logs (progress.csv, tensorboard) on a full disk: the same message
+        if os_error_code(error) not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise CheckpointWriteError(
+            error.errno, error.filename or f"{run_dir} (its logs)", str(checkpoint) if checkpoint.is_dir() else None,
+            checkpoint_iteration(checkpoint), error.strerror or str(error), f"`textgym train --resume {run_dir}`",
+        ) from error
     except TrainingInterrupted as stop:
         say(
             f"\nTraining stopped by {stop.signal_name} after iteration {algo.iteration} ({algo.num_timesteps} of "
@@ -326,11 +367,6 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
             file=sys.stderr,
         )
         raise SystemExit(130) from None
-    train_s = time.perf_counter() - start
-    algo.save(str(run_dir / "final"))
-    say(f"Saved the trained model (TokenPPO.load; a Hugging Face model in policy/) to {run_dir / 'final'}")
-    save_checkpoint(algo, run_dir)
-    say(f"Saved the checkpoint (textgym train --resume) to {checkpoint}")
 
     with algo.state.preserved_rng():
         after = sample_generations(algo, eval_env, prompt_indices)

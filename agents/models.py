@@ -85,6 +85,11 @@ class ModelLoadError(OSError):
     the message names the path, the cause and what to do."""
 
 
+class NotSafetensorsError(ModelLoadError, FileNotFoundError):
+    """A model directory whose weights are not safetensors (e.g. only ``pytorch_model.bin``) while
+    ``use_safetensors=True``; the message says to convert it or pass ``use_safetensors=False``."""
+
+
 def _load_error(path: Path, error: Exception, trust_remote_code: bool, weights: bool = False) -> str:
     what = "its weights are corrupt or truncated (an interrupted save or copy?), or do not fit its config.json" if weights else (
         "config.json is not valid JSON or does not describe a known architecture"
@@ -260,10 +265,20 @@ class ActorCriticLM(nn.Module):
             )
         if not (directory / "config.json").is_file():
             raise FileNotFoundError(f"{directory} has no config.json: it is not a Hugging Face model directory.")
-        if use_safetensors and not any(directory.glob("*.safetensors")):
-            raise FileNotFoundError(
-                f"{directory} has no .safetensors weights. Convert the checkpoint to safetensors, or pass "
-                "use_safetensors=False to load pickled .bin weights (only for files you trust)."
+        # The model's own weights: this class's value head / critic files are safetensors too, but not the model.
+        own = {VALUE_HEAD_FILENAME, CRITIC_TRUNK_FILENAME}
+        if use_safetensors and not any(p.name not in own for p in directory.glob("*.safetensors")):
+            pickled = sorted(p.name for p in directory.glob("*.bin"))
+            if not pickled:
+                raise FileNotFoundError(
+                    f"{directory} has no model weights (model.safetensors): copy them in, or pass "
+                    "use_safetensors=False to load pickled .bin weights (only for files you trust)."
+                )
+            raise NotSafetensorsError(
+                f"{directory}: the model's weights are not safetensors (it has {', '.join(pickled[:3])}"
+                f"{' ...' if len(pickled) > 3 else ''}: pickled PyTorch weights): convert it (load it once with "
+                "use_safetensors=False, then save_pretrained(dir) writes model.safetensors) or pass "
+                "use_safetensors=False. .bin files are pickles that can run code when loaded: only for files you trust."
             )
         try:
             config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
@@ -404,6 +419,25 @@ class ActorCriticLM(nn.Module):
         out = trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                     use_cache=use_cache, **_cache_kwarg(trunk, past_key_values))
         return out[0], (_output_cache(out) if use_cache else None), None
+
+
+def vocabulary_mismatch(model_vocab: int, tokenizer_vocab: int) -> str | None:
+    """Why a model whose vocabulary is much larger than the tokenizer's was probably built for another tokenizer
+    (``None`` when it is not: equal, or padded, as GPT-2's 50257 ids to 50304 or Qwen's to a multiple of 128).
+
+    Padding adds at most a few hundred ids; ten times the ids (a 4096-vocab model, a 400-token tokenizer) means
+    token ids that stand for different text in the model and in the tokenizer.
+    """
+    excess = model_vocab - tokenizer_vocab
+    if excess <= max(512, tokenizer_vocab // 50):
+        return None
+    return (
+        f"The model's vocabulary ({model_vocab} ids) is much larger than the tokenizer's ({tokenizer_vocab}): the "
+        "model was probably built for another tokenizer, so each token id means one text to the model and another "
+        "to the env (only the first ids can be generated; the rest are masked). Build the model for the env's "
+        "tokenizer (build_default_model(tokenizer=env.unwrapped.tokenizer)), or give the env the model's tokenizer "
+        "(gym.make(..., tokenizer=DIR), or `tokenizer:` in a textgym train config)."
+    )
 
 
 def default_model_config(

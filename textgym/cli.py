@@ -183,11 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_load_error(error: Exception) -> bool:
-    """A corrupt or missing model directory or checkpoint, or a run stopped for non-finite weights (its message
-    names the last good checkpoint); checked without importing torch for the light commands."""
+    """A corrupt or missing model directory or checkpoint, a checkpoint that could not be written (disk full), or
+    a run stopped for non-finite weights (their messages name the last good checkpoint); checked without importing torch for the light commands."""
     checkpoint, models = sys.modules.get("agents.ppo.checkpoint"), sys.modules.get("agents.models")
     nonfinite = sys.modules.get("agents.ppo.nonfinite")
-    return (checkpoint is not None and isinstance(error, checkpoint.CheckpointError)) or (
+    return (checkpoint is not None and isinstance(error, (checkpoint.CheckpointError, checkpoint.CheckpointWriteError))) or (
         models is not None and isinstance(error, models.ModelLoadError)
     ) or (nonfinite is not None and isinstance(error, nonfinite.NonFiniteError))
 

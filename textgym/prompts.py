@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 # "prompt" reaches rewards as `prompts`; "completion" is a demonstration for supervised warm-start, not a reward input.
 NOT_REWARD_FIELDS = ("prompt", "completion")
@@ -58,6 +60,17 @@ class PromptSource:
         """Every prompt text, in record order."""
         return [r["prompt"] for r in self._records]
 
+    def sample(self, rng: np.random.Generator) -> tuple[int, dict]:
+        """One record drawn uniformly.
+
+        Args:
+            rng: the caller's generator (the env's ``np_random``), so sampling follows the env's seed.
+
+        Returns:
+            ``(index, record)``.
+        """
+        index = int(rng.integers(len(self._records)))
+        return index, self._records[index]
 
 
 def as_prompt_source(data: Any = None, task: str | None = None) -> PromptSource:
@@ -122,8 +135,18 @@ def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"Prompt file {str(path)!r} does not exist.")
     records = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
+    with path.open("rb") as f:  # bytes: a line that is not UTF-8 gets an error naming it
+        for line_number, raw in enumerate(f, start=1):
+            if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark (Windows editors write one): not part of the JSON
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}:{line_number} is not UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1}); "
+                    "a .jsonl file must be UTF-8. Convert it, e.g. from Latin-1: "
+                    f"iconv -f latin1 -t utf-8 {path} > converted.jsonl"
+                ) from None
             if not line.strip():
                 continue  # blank lines (a trailing newline, spacing) are not records
             try:
@@ -152,6 +175,8 @@ def _validate(records: list[Any], name: str, where: str, labels: list[int] | Non
             problem = "has no 'prompt' key" if "prompt" not in record else f"has prompt {prompt!r}"
             raise ValueError(f"{at} {problem}; every record needs a non-empty string 'prompt' (keys found: "
                              f"{sorted(record)}).")
+        for key in NOT_REWARD_FIELDS:  # the texts that get tokenized: a lone surrogate cannot be encoded
+            _check_encodable(record.get(key), f"{at} field {key!r}")
         fields = set(record)
         if first_fields is None:
             first_fields = fields
@@ -162,3 +187,19 @@ def _validate(records: list[Any], name: str, where: str, labels: list[int] | Non
                 "each field as one list per batch, so every record needs the same fields (use None for 'no value')."
             )
     return [dict(r) for r in records]
+
+
+def _check_encodable(text: Any, at: str) -> None:
+    """A str holding a lone surrogate (JSON allows the escape ``"\\ud800"``; Python keeps it) is not text any
+    tokenizer can encode: say where it is instead of failing in the tokenizer."""
+    if not isinstance(text, str):
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        before = text[max(0, error.start - 20) : error.start]
+        raise ValueError(
+            f"{at} holds a lone surrogate {text[error.start]!r} at character {error.start} (after {before!r}), which "
+            "is not valid Unicode text. Fix the escape in the data (a surrogate pair such as \\ud83d\\ude00 is "
+            "fine; half of one is not)."
+        ) from None

@@ -60,7 +60,7 @@ def make_env(env: Any, num_envs: int, env_kwargs: dict | None, warn: bool = True
 
 def make_policy(policy: Any, env: Any, policy_kwargs: dict | None, seed: int | None) -> nn.Module:
     """An ``ActorCriticLM`` from an instance, a local directory or ``"default"``; checks the vocabulary fits."""
-    from agents.models import ActorCriticLM, build_model_from_config, merge_size
+    from agents.models import ActorCriticLM, build_model_from_config, merge_size, vocabulary_mismatch
 
     kwargs = dict(policy_kwargs or {})
     # TransformerPolicy's form ({"model_config": {"size": ...}}) and TokenPPO's ({"size": ...}) mean the same.
@@ -97,6 +97,8 @@ def make_policy(policy: Any, env: Any, policy_kwargs: dict | None, seed: int | N
             f"The policy's vocabulary ({model.vocab_size}) is smaller than the env's action space ({num_actions}): "
             "the model and the env must share a tokenizer (build the model for the env's tokenizer)."
         )
+    if mismatch := vocabulary_mismatch(model.vocab_size, num_actions):  # larger than padding: another tokenizer
+        warnings.warn(mismatch, stacklevel=3)
     return model
 
 

@@ -23,6 +23,7 @@ half-done iteration needs saving.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -33,15 +34,17 @@ from typing import Any, Callable, Iterator
 import torch
 
 from agents.ppo import export as ppo_export
-from agents.ppo.integrity import DIGEST_KEY, CheckpointError, file_digests, verify_file_digests
+from agents.ppo.integrity import (DIGEST_KEY, TRAINING_STATE_SCHEMA, CheckpointError, check_json_types, file_digests,
+                                   verify_file_digests)
 from agents.ppo.state import TrainingState
+from agents.ppo.write_errors import CheckpointWriteError, explain_write_failure
 
 FORMAT = "textgym.TokenPPO.checkpoint/1"
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
 
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint", "preserved_rng"]
+__all__ = ["CheckpointError", "CheckpointWriteError", "load_checkpoint", "save_checkpoint", "preserved_rng"]
 
 
 @contextlib.contextmanager
@@ -57,28 +60,42 @@ def save_checkpoint(path: str | os.PathLike, state: TrainingState, write_export:
 
     ``write_export(directory)`` writes what :meth:`TokenPPO.save` writes (the checkpoint is a superset of it,
     so ``TokenPPO.load(path)`` also works on it); the training state goes next to it.
-    """
-    from safetensors.torch import save_file
 
+    Raises:
+        CheckpointWriteError: the write failed (disk full, ...): ``path.tmp`` was removed, the previous
+            checkpoint at ``path`` is untouched, and the message says which file, which disk and how to resume.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    write_export(str(tmp))
-    training, tensors = state.state_dict()
-    training = {"format": FORMAT, **training}
-    save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
-    training[DIGEST_KEY] = file_digests(tmp, exclude=(STATE_JSON,))  # every other file, checked on load
-    with open(tmp / STATE_JSON, "w") as f:
-        json.dump(training, f)
-    _fsync_tree(tmp)
     old = target.with_name(target.name + ".old")
+    # A failed write (disk full...) removes tmp and names the intact previous checkpoint (agents/ppo/write_errors.py).
+    with explain_write_failure(tmp, target, restore=(old, target)) as progress:
+        _write_checkpoint(state, write_export, target, tmp, old, progress)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _write_checkpoint(training: TrainingState, write_export: Callable[[str], None], target: Path, tmp: Path,
+                      old: Path, progress: dict) -> None:
+    from safetensors.torch import save_file
+
+    write_export(str(tmp))
+    state, tensors = training.state_dict()
+    state = {"format": FORMAT, **state}
+    progress["writing"] = tmp / STATE_TENSORS
+    save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
+    state[DIGEST_KEY] = file_digests(tmp, exclude=(STATE_JSON,))  # every other file, checked on load
+    progress["writing"] = tmp / STATE_JSON
+    with open(tmp / STATE_JSON, "w") as f:
+        json.dump(state, f)
+    progress["writing"] = tmp
+    _fsync_tree(tmp)
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
         target.rename(old)
     tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -92,8 +109,12 @@ def _fsync_tree(directory: Path) -> None:
                 continue
             try:
                 os.fsync(fd)
-            except OSError:
-                pass
+            except OSError as e:
+                # A full or failing disk may report it only now (NFS, delayed allocation): the write failed.
+                # Other errors (a filesystem without fsync) do not make the files wrong.
+                if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                    e.filename = e.filename or os.path.join(root, name)
+                    raise
             finally:
                 os.close(fd)
 
@@ -163,6 +184,7 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
         raise CheckpointError(
             f"{str(target / STATE_JSON)!r} has format {state.get('format')!r}; this textgym reads {FORMAT!r}."
         )
+    check_json_types(target / STATE_JSON, state, TRAINING_STATE_SCHEMA)  # an edited type names the file and key
     _read_json(target / ppo_export.STATE_FILE)  # a clear error for a corrupt token_ppo.json before load() parses it
     tensors = _read_tensors(target / STATE_TENSORS)
     try:
@@ -173,9 +195,9 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
         raise CheckpointError(f"Cannot rebuild TokenPPO from the checkpoint {str(target)!r}: {type(e).__name__}: {e}") from e
     try:
         algo.state.load_state_dict(state, tensors)
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
         raise CheckpointError(
-            f"The checkpoint {str(target)!r} does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
+            f"The checkpoint {str(target)!r} ({STATE_JSON} and {STATE_TENSORS}) does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
             "It is corrupt, or was written by another version of textgym or for another model."
         ) from e
     # Last: a file that is damaged enough not to parse has had its own error above; this catches the silent ones.

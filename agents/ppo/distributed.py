@@ -31,7 +31,8 @@ What changes under ``torchrun`` (``WORLD_SIZE`` > 1), and why the update is the 
 
 ``distributed=None`` (the default) turns this on when the process was started by ``torchrun`` with
 ``WORLD_SIZE`` > 1 (or when a process group is already initialised with more than one rank); ``False`` keeps a
-process single even under ``torchrun``; ``True`` insists (and raises if there is nothing to join). The process
+process single even under ``torchrun``; ``True`` insists (and raises if there is nothing to join; a
+one-process ``torchrun`` is joined, as a world of one). The process
 group is initialised if needed (NCCL on CUDA, gloo on CPU) and on CUDA the device becomes ``cuda:LOCAL_RANK``.
 
 ``fsdp=True`` shards the policy with PyTorch's FSDP (``torch.distributed.fsdp.fully_shard``, one unit per
@@ -68,7 +69,10 @@ def should_distribute(distributed: bool | None) -> bool:
     group_ready = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
     if distributed is None:
         return group_ready or launched_by_torchrun()
-    if distributed and not (group_ready or launched_by_torchrun()):
+    # An explicit True also joins a one-process job (torchrun --nproc_per_node 1, or a group of one): the
+    # DDP / NCCL code path on a single GPU, which benchmarks/gpu_check.py runs.
+    in_a_job = all(v in os.environ for v in TORCHRUN_ENV_VARS) or (dist.is_available() and dist.is_initialized())
+    if distributed and not in_a_job:
         raise RuntimeError(
             "distributed=True but this process is not part of a multi-process job: launch it with "
             "`torchrun --nproc_per_node N script.py` (which sets RANK / WORLD_SIZE / LOCAL_RANK), initialise "

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from agents.ppo.config import LAUNCH_OPTIONS, TokenPPOConfig
-from agents.ppo.integrity import DIGEST_KEY, file_digests, verify_file_digests
+from agents.ppo.integrity import DIGEST_KEY, check_saved_state, file_digests, verify_file_digests
 
 STATE_FILE = "token_ppo.json"
 POLICY_DIR = "policy"
@@ -106,6 +106,7 @@ def _load_dir(cls: type, path: str, env: Any, device: Any, overrides: dict, veri
         raise FileNotFoundError(f"{path!r} holds no {STATE_FILE}: it was not written by TokenPPO.save(path).")
     with open(state_file) as f:
         state = json.load(f)
+    check_saved_state(state_file, state, cls)  # a hand-edited type: CheckpointError naming the file and the key
     hyperparams = dict(state["hyperparams"])
     if state.get("lora_merged") and "lora" not in overrides:
         # The adapters were merged into the saved weights; fresh adapters start from them (and the reference

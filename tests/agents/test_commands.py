@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from pathlib import Path
@@ -74,8 +75,8 @@ def test_a_run_killed_before_final_completes_only_the_missing_steps(finished_run
     assert digest(run / "final" / "policy") == digest(finished_run / "final" / "policy")
 
 
-def test_a_run_killed_while_writing_final_resumes_from_its_last_checkpoint(finished_run, tmp_path, monkeypatch):
-    # Killed after learn() but before final/ was written: the last checkpoint is one iteration short.
+def test_a_run_killed_while_writing_final_resumes_from_its_last_checkpoint(finished_run, tmp_path, monkeypatch, capsys):
+    # Killed after learn() while final/ was written: the last checkpoint (written first) is complete.
     import agents.commands as commands
 
     run = tmp_path / "run"
@@ -87,8 +88,9 @@ def test_a_run_killed_while_writing_final_resumes_from_its_last_checkpoint(finis
         patch.setattr(commands.TokenPPO, "save", killed)
         with pytest.raises(KeyboardInterrupt):
             main(["train", *TINY, "--output-dir", str(run), "--no-progress"])
-    assert not (run / "final").exists() and timesteps(run / "checkpoints" / "last") < timesteps(finished_run / "final")
+    assert not (run / "final").exists() and timesteps(run / "checkpoints" / "last") == timesteps(finished_run / "final")
     main(["train", "--resume", str(run), "--no-progress"])
+    assert "no training left; writing final/" in capsys.readouterr().out
     assert timesteps(run / "final") == timesteps(finished_run / "final")
     assert digest(run / "final" / "policy") == digest(finished_run / "final" / "policy")
 
@@ -102,6 +104,61 @@ def test_a_finished_run_trains_longer_with_a_bigger_total(finished_run, tmp_path
     main(["train", "--resume", str(run), "--total-timesteps", str(longer), "--no-progress"])
     assert "Resuming from" in capsys.readouterr().out
     assert timesteps(run / "final") >= longer
+
+
+# ---------------------------------------------------------------------------------------------- item 9: disk full
+def no_space(path) -> None:
+    """What a full disk does to a write: part of the file, then ENOSPC."""
+    Path(path).write_bytes(b"\0" * 100)
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_at_a_checkpoint_ends_the_run_with_one_message_and_it_resumes(finished_run, tmp_path, capsys):
+    import safetensors.torch
+
+    run, written, real = tmp_path / "run", [], safetensors.torch.save_file
+
+    def second_checkpoint_fails(tensors, filename, metadata=None):
+        written.append(filename)
+        return no_space(filename) if len(written) == 2 else real(tensors, filename, metadata=metadata)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(safetensors.torch, "save_file", second_checkpoint_fails)
+        with pytest.raises(SystemExit) as stopped:
+            main(["train", *TINY, "--output-dir", str(run), "--no-progress"])
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    last = run / "checkpoints" / "last"
+    assert "textgym train: error: no space left on " in err
+    assert (f"while writing {last}.tmp/training_state.safetensors; the last checkpoint (iteration 1, {last}) is "
+            f"intact; free space and resume with `textgym train --resume {run}`") in err
+    assert "Traceback" not in err and "SafetensorError" not in err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last"] and not (run / "final").exists()
+    main(["train", "--resume", str(run), "--no-progress"])  # space freed: the run completes as if never stopped
+    assert digest(run / "final" / "policy") == digest(finished_run / "final" / "policy")
+
+
+def test_a_full_disk_while_writing_final_leaves_no_partial_final(finished_run, tmp_path, capsys):
+    import agents.commands as commands
+
+    run = tmp_path / "run"
+
+    def save_fails(self, path):
+        Path(path, "policy").mkdir(parents=True)
+        no_space(Path(path, "policy", "model.safetensors"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(commands.TokenPPO, "save", save_fails)
+        with pytest.raises(SystemExit) as stopped:
+            main(["train", *TINY, "--output-dir", str(run), "--no-progress"])
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert ("no space left on " in err and f"while writing {run}/final.tmp; the last checkpoint (iteration 2, "
+            f"{run}/checkpoints/last) is intact; free space and resume with `textgym train --resume {run}`") in err
+    assert not (run / "final").exists() and not (run / "final.tmp").exists()
+    main(["train", "--resume", str(run), "--no-progress"])
+    assert "no training left; writing final/" in capsys.readouterr().out
+    assert digest(run / "final" / "policy") == digest(finished_run / "final" / "policy")
 
 
 # ---------------------------------------------------------------------------------------------- item 3: the lock

@@ -9,6 +9,7 @@ import transformers
 from agents.models import (
     VALUE_HEAD_FILENAME,
     ActorCriticLM,
+    ModelLoadError,
     build_default_model,
     default_model_config,
     position_ids_from_mask,
@@ -115,6 +116,30 @@ def test_loading_errors_name_the_cause(tmp_path, make_model):
         weights.unlink()
     with pytest.raises(FileNotFoundError, match="use_safetensors=False"):
         ActorCriticLM.from_pretrained(tmp_path)
+
+
+def test_a_directory_with_only_pytorch_model_bin_says_not_safetensors(tmp_path, make_model):
+    # ActorCriticLM.save_pretrained also writes value_head.safetensors: that is not the model's weights.
+    model = make_model("gpt2")
+    model.save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    torch.save(model.lm.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match=r"pytorch_model.bin.*not safetensors|not safetensors.*pytorch_model.bin") as info:
+        ActorCriticLM.from_pretrained(tmp_path)
+    assert "use_safetensors=False" in str(info.value) and "corrupt" not in str(info.value)
+    assert isinstance(info.value, FileNotFoundError)  # as before, for callers that caught that
+    again = ActorCriticLM.from_pretrained(tmp_path, use_safetensors=False)  # the way out the message names
+    assert all(torch.equal(p, q) for p, q in zip(model.lm.parameters(), again.lm.parameters()))
+
+
+def test_vocabulary_mismatch_tells_padding_from_another_tokenizer():
+    from agents.models import vocabulary_mismatch
+
+    assert vocabulary_mismatch(400, 400) is None
+    assert vocabulary_mismatch(50304, 50257) is None  # GPT-2's padded embedding
+    assert vocabulary_mismatch(151936, 151665) is None  # Qwen2.5's
+    assert "much larger" in vocabulary_mismatch(4096, 400)
+    assert "much larger" in vocabulary_mismatch(50257, 4096)
 
 
 def test_constructor_errors(make_model):

@@ -103,3 +103,40 @@ def test_task_table_scores_the_warm_start_and_each_method(run_script):
         assert r[6].endswith("/ 8")  # distinct greedy completions out of the 8 test prompts
     assert rows[0][4] == "-" and re.fullmatch(r"[01]/1", rows[1][4])
     assert float(rows[0][9]) == pytest.approx(0.0, abs=1e-3)  # the warm start is its own reference: KL 0
+
+
+def test_gpu_check_dry_run_runs_every_stage_on_cpu(tmp_path):
+    # The GPU check's code paths at tiny shapes on CPU (its numbers mean nothing): model directory, HF generate,
+    # four TokenPPO configurations, the one-process torchrun (gloo here, NCCL on a GPU), the JSON and the table.
+    from benchmarks import gpu_check
+
+    threads = torch.get_num_threads()
+    try:
+        results = gpu_check.main(["--dry-run", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    saved = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert saved["dry_run"] and saved["shape"]["vocab"] == 50257 and saved["params"] > 0
+    assert saved["hf_generate"]["tokens"] == 4 * 4
+    rows = saved["configurations"]
+    assert [(r["lora"], r["gradient_checkpointing"]) for r in rows] == [(False, False), (False, True), (True, False), (True, True)]
+    for row in rows:
+        if "skipped" in row:  # only LoRA, only without peft
+            assert row["lora"] and row["skipped"] == "peft not installed"
+        else:
+            assert row["train_s"] > 0 and row["mfu_vs_measured"] > 0 and row["mfu_vs_table"] is None  # no GPU, no table peak
+    assert rows[0]["generated_tokens"] > 0 and "generate_tokens_per_s" not in rows[1]
+    run = saved["torchrun"]
+    assert run["ok"], run.get("stderr_tail")
+    assert (run["backend"], run["world_size"], run["distributed"]) == ("gloo", 1, True) and run["iterations"] >= 1
+    table = (tmp_path / "gpu_check.md").read_text()
+    assert "DRY RUN" in table and "| LoRA off, grad ckpt off |" in table and "torchrun --nproc_per_node 1: backend gloo" in table
+    assert results["total_s"] > 0
+
+
+def test_gpu_check_peak_table_matches_specific_names_first():
+    from benchmarks.gpu_check import peak_for
+
+    assert peak_for("NVIDIA H100 PCIe") == 756e12 and peak_for("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_for("NVIDIA H200") == 989e12 and peak_for("NVIDIA H100 NVL") == 835e12
+    assert peak_for("NVIDIA GeForce RTX 4090") is None

@@ -110,6 +110,29 @@ def test_bad_jsonl_names_the_line(tmp_path):
         as_prompt_source(tmp_path / "missing.jsonl")
 
 
+def test_a_jsonl_with_a_byte_order_mark_is_read_as_if_it_had_none(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + '{"prompt": "Caf\u00e9?", "answer": "oui"}\n{"prompt": "b", "answer": "c"}\n'.encode())
+    source = as_prompt_source(path)
+    assert source.prompts == ["Caf\u00e9?", "b"] and source.field_names == ["answer"]
+
+
+def test_a_latin1_jsonl_names_the_file_line_and_byte(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"prompt": "ok"}\n{"prompt": "Caf\u00e9?"}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.jsonl:2 is not UTF-8 \(byte 0xe9 at column 16\).*iconv -f latin1"):
+        as_prompt_source(path)
+
+
+def test_a_lone_surrogate_names_the_record_or_line(tmp_path):
+    path = write_jsonl(tmp_path / "surrogate.jsonl", ['{"prompt": "fine"}', '{"prompt": "bad \\ud800 half"}'])
+    with pytest.raises(ValueError, match=r"surrogate.jsonl: line 2 field 'prompt' holds a lone surrogate '\\ud800' at character 4"):
+        as_prompt_source(path)
+    with pytest.raises(ValueError, match=r"list: record 0 field 'completion' holds a lone surrogate"):
+        as_prompt_source([{"prompt": "a", "completion": "b\udc80"}])
+    assert as_prompt_source([{"prompt": "\U0001f600 a pair is fine"}]).prompts == ["\U0001f600 a pair is fine"]
+
+
 def test_unsupported_inputs():
     with pytest.raises(ValueError, match="neither a built-in task"):
         as_prompt_source("poetry")

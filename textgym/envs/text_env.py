@@ -106,6 +106,9 @@ class TextGenerationEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = options or {}
+        unknown = set(options) - {"prompt_index"}  # as the vector env: a misspelt option must not be ignored
+        if unknown:
+            raise ValueError(f"Unknown reset option(s) {sorted(unknown)}; accepted: 'prompt_index'.")
         if "prompt_index" in options:
             index = self._batch.check_prompt_indices([options["prompt_index"]], 1)
         else:

@@ -245,3 +245,37 @@ def test_an_export_changed_on_disk_fails_its_checksum(tmp_path):
     flip_bytes(tmp_path / "final" / "policy" / "model.safetensors")
     with pytest.raises(CheckpointError, match=r"policy/model.safetensors.*sha256"):
         TokenPPO.load(str(tmp_path / "final"), env=ToyVectorEnv(num_envs=8), device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------- hand-edited JSON
+@pytest.mark.parametrize("name, key, value", [
+    ("training_state.json", "num_timesteps", "12"),  # int("12") used to load it silently
+    ("training_state.json", "first_reset", "yes"),
+    ("training_state.json", "kl_controller", [1]),  # used to be a raw AttributeError
+    ("training_state.json", "kl_controller.value", "x"),
+    ("training_state.json", "sampler.top_k", "5"),  # used to load, then fail at the first sample
+    ("training_state.json", "optimizer.param_groups", {"a": 1}),
+    ("training_state.json", "rng.python", 3),
+    ("token_ppo.json", "hyperparams", [1]),  # used to be a raw TypeError
+    ("token_ppo.json", "kl_coef_now", None),  # used to be a raw TypeError
+    ("token_ppo.json", "iteration", [1]),
+    ("token_ppo.json", "hyperparams.n_epochs", "2"),
+])
+def test_a_hand_edited_json_value_of_the_wrong_type_names_the_file_and_the_key(checkpoint_dir, tmp_path, name, key, value):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(checkpoint_dir, bad)
+    state = json.loads((bad / name).read_text())
+    *parents, last = key.split(".")
+    node = state
+    for parent in parents:
+        node = node[parent]
+    node[last] = value
+    (bad / name).write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=rf"{name}': '{key}' must be .*, got") as info:
+        TokenPPO.load_checkpoint(str(bad), env=ToyVectorEnv(num_envs=8), device="cpu")
+    assert str(bad / name) in str(info.value)
+    if name == "token_ppo.json":  # the same check guards an export's TokenPPO.load
+        with pytest.raises(CheckpointError, match=rf"'{key}' must be"):
+            TokenPPO.load(str(bad), env=ToyVectorEnv(num_envs=8), device="cpu")

@@ -79,6 +79,7 @@ def test_single_process_by_default_and_errors_that_name_the_launch(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("LOCAL_RANK", "0")
     assert not should_distribute(None)  # torchrun with one process: nothing to distribute
+    assert should_distribute(True)  # unless asked: a world of one (the DDP / NCCL path on one GPU, gpu_check.py)
 
 
 def test_layout_checks_name_the_fix():

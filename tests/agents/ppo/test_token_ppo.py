@@ -179,6 +179,21 @@ def test_bad_policy_and_env():
         TokenPPO(small, ToyVectorEnv())
 
 
+def test_a_model_built_for_a_much_larger_vocabulary_warns_at_setup():
+    import warnings
+
+    from agents.models import ActorCriticLM, default_model_config
+
+    def model(vocab_size):
+        return ActorCriticLM.from_config(default_model_config(vocab_size=vocab_size, pad_token_id=0, eos_token_id=1, size="tiny"))
+
+    with pytest.warns(UserWarning, match=r"vocabulary \(4096 ids\) is much larger than the tokenizer's \(16\).*another tokenizer"):
+        TokenPPO(model(4096), ToyVectorEnv())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # padding (GPT-2 pads 50257 ids to 50304) is no mismatch
+        TokenPPO(model(64), ToyVectorEnv())
+
+
 def test_env_with_other_autoreset_is_switched_with_warning():
     env = ToyVectorEnv(autoreset_mode="NextStep")
     with pytest.warns(UserWarning, match="DISABLED"):

@@ -103,6 +103,16 @@ def test_reset_seed_is_deterministic(small_prompts):
     assert first == second and len(set(first)) > 1
 
 
+def test_unknown_reset_options_are_rejected_as_the_vector_env_does(small_prompts):
+    env = make_env(small_prompts)
+    assert env.reset(options={"prompt_index": 2})[1]["prompt_index"] == 2
+    with pytest.raises(ValueError, match=r"^Unknown reset option\(s\) \['prompt_idx'\]; accepted: 'prompt_index'\.$"):
+        env.reset(options={"prompt_idx": 2})  # a misspelling used to be ignored (a random prompt instead)
+    vector = gym.make_vec("textgym/Sentiment-v0", num_envs=2, vectorization_mode="vector_entry_point")
+    with pytest.raises(ValueError, match=r"^Unknown reset option\(s\) \['prompt_idx'\]; accepted: 'prompt_indices', 'reset_mask'\.$"):
+        vector.reset(options={"prompt_idx": 2})
+
+
 def test_render_ansi_and_human(small_prompts, tokenizer, capsys):
     env = make_env(small_prompts, render_mode="ansi")
     env.reset(options={"prompt_index": 0})
