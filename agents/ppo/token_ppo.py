@@ -49,6 +49,7 @@ from agents.ppo.scoring import Rollout, rewards_and_advantages, rollout_metrics,
 from agents.ppo.state import StateAttribute, TrainingState
 from agents.ppo.update import UpdateResult, ppo_update, update_metrics
 
+
 class TokenPPO(SB3Methods):
     """PPO over a textgym vector env whose actions are tokens.
 
