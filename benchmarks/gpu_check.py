@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,11 @@ def torchrun_worker(model_dir: Path, out: Path, dry_run: bool) -> None:
               "timesteps": algo.num_timesteps, "seconds": seconds, "tokens_per_s": algo.num_timesteps / seconds}
     if algo.dist.is_main:
         out.write_text(json.dumps(result))
-    dist.destroy_process_group()
+    dist.barrier()
+    # No teardown: destroying a gloo group under a live DDP model can deadlock at exit (seen in this repo's
+    # tests); the result is written, so leave at once.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def run_torchrun(model_dir: Path, work: Path, dry_run: bool, timeout: float) -> dict:
@@ -249,8 +254,13 @@ def run_torchrun(model_dir: Path, work: Path, dry_run: bool, timeout: float) -> 
         cmd.append("--dry-run")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):  # a fresh job, not ours
+        env.pop(var, None)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(timeout, 30))
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(timeout, 30))
+    except subprocess.TimeoutExpired as e:
+        return {"ok": False, "stderr_tail": f"timed out after {e.timeout:.0f} s: {str(e.stderr or '')[-2000:]}"}
     if proc.returncode != 0 or not out.is_file():
         return {"ok": False, "returncode": proc.returncode, "stderr_tail": proc.stderr[-3000:]}
     return {"ok": True, "wall_s_with_startup": time.perf_counter() - start, **json.loads(out.read_text())}
@@ -346,8 +356,11 @@ def main(argv: list[str] | None = None) -> dict:
         from agents.models import ActorCriticLM
 
         results["params"] = num_params(ActorCriticLM.from_pretrained(model_dir).lm)
-        if budget.left() > 0:
+        try:
             results["hf_generate"] = hf_generate_rate(model_dir, shape, device, shape["repeats"])
+        except Exception as e:
+            traceback.print_exc()
+            notes.append(f"HF generate failed: {type(e).__name__}: {str(e)[:200]}")
         for lora in (False, True):
             for checkpointing in (False, True):
                 row: dict[str, Any] = {"lora": lora, "gradient_checkpointing": checkpointing}
@@ -358,8 +371,9 @@ def main(argv: list[str] | None = None) -> dict:
                 else:
                     try:
                         row = run_configuration(model_dir, shape, device, lora, checkpointing, peaks)
-                    except torch.cuda.OutOfMemoryError as e:
-                        row["skipped"] = f"out of memory ({str(e)[:80]})"
+                    except Exception as e:  # one broken stage must not lose the others' figures (a GPU hour)
+                        traceback.print_exc()
+                        row["skipped"] = f"{type(e).__name__}: {str(e)[:200]}"
                 results["configurations"].append(row)
         if budget.left() > 30 or args.dry_run:
             results["torchrun"] = run_torchrun(model_dir, Path(tmp), args.dry_run, timeout=max(budget.left(), 120))

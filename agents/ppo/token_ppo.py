@@ -48,6 +48,7 @@ from agents.ppo.sb3_api import SB3Methods, token_progress_bar
 from agents.ppo.scoring import Rollout, rewards_and_advantages, rollout_metrics, score_episodes
 from agents.ppo.state import StateAttribute, TrainingState
 from agents.ppo.update import UpdateResult, ppo_update, update_metrics
+from agents.ppo.write_errors import WriteFailedOnAnotherRank
 
 
 class TokenPPO(SB3Methods):
@@ -385,13 +386,19 @@ class TokenPPO(SB3Methods):
         :meth:`save` writes plus the training state (:class:`agents.ppo.state.TrainingState`: the optimizer, KL
         controller, every RNG, the frozen reference, the NLPO copy and the counters). safetensors + JSON, no
         pickle. Returns ``path``. Layout: ``agents/ppo/checkpoint.py``."""
-        if self.dist.fsdp:
-            # A sharded optimizer state is not gathered (yet): the gathered weights and counters only, which
-            # TokenPPO.load resumes with fresh Adam moments. Every rank takes part; rank 0 writes.
-            self.save(path)
-        elif self.dist.is_main:
-            ppo_checkpoint.save_checkpoint(path, self.state, lambda directory: self._write_export(directory, self.policy))
-        self.dist.all_sum(0.0)  # a barrier: no rank reads the checkpoint before it is complete
+        failed = None
+        try:
+            if self.dist.fsdp:
+                # A sharded optimizer state is not gathered (yet): the gathered weights and counters only, which
+                # TokenPPO.load resumes with fresh Adam moments. Every rank takes part; rank 0 writes.
+                self.save(path)
+            elif self.dist.is_main:
+                ppo_checkpoint.save_checkpoint(path, self.state, lambda directory: self._write_export(directory, self.policy))
+        except Exception as error:  # e.g. rank 0's disk is full: the other ranks must not wait for it forever
+            failed = error
+        # A barrier (no rank reads the checkpoint before it is complete) that tells every rank whether it failed.
+        if self.dist.any_true(failed is not None):
+            raise failed if failed is not None else WriteFailedOnAnotherRank(str(path))
         self.last_checkpoint = (str(path), self.iteration)
         return str(path)
 

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["CheckpointWriteError", "explain_write_failure", "checkpoint_iteration"]
+__all__ = ["CheckpointWriteError", "WriteFailedOnAnotherRank", "explain_write_failure", "checkpoint_iteration"]
 
 #: safetensors reports an OS error as ``Error while serializing: IoError(Os { code: 28, kind: StorageFull, ... })``.
 _RUST_OS_CODE = re.compile(r"Os \{ code: (\d+)")
@@ -64,6 +64,20 @@ class CheckpointWriteError(OSError):
             "reset_num_timesteps=False)" if self.checkpoint else None
         )
         return f"{problem} while writing {self.path}; {kept}; {fix} and " + (f"resume with {resume}" if resume else "start again")
+
+
+class WriteFailedOnAnotherRank(CheckpointWriteError):
+    """Under torchrun: rank 0 could not write the checkpoint (its own error says why); this rank stops with it
+    instead of waiting at the barrier for a checkpoint that will not come."""
+
+    def __init__(self, path: str):
+        super().__init__(errno_codes.EIO, path, None, None, "rank 0 could not write the checkpoint")
+
+    def with_resume(self, resume: str) -> "WriteFailedOnAnotherRank":
+        return self
+
+    def __str__(self) -> str:
+        return f"rank 0 could not write the checkpoint {self.path} (rank 0's error says why); this rank stops with it."
 
 
 def os_error_code(error: BaseException) -> int | None:

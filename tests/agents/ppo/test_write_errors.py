@@ -140,3 +140,26 @@ def test_os_error_code_and_disk_description(tmp_path):
     assert os_error_code(SafetensorError("Error while deserializing header: HeaderTooLarge")) is None
     assert os_error_code(ValueError("x")) is None
     assert "MB free" in disk_of(tmp_path / "not" / "yet" / "made")
+
+
+def test_under_torchrun_a_full_disk_on_rank_0_stops_every_rank(tmp_path):
+    # Only rank 0 writes; the others used to wait at the barrier after the write for ever (NCCL: 30 minutes).
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    worker = Path(__file__).with_name("write_errors_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker), str(tmp_path)]
+    try:
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired as e:  # a rank waiting for ever: the failure this test is about
+        raise AssertionError(f"the ranks did not stop: {e.stdout!s:.3000} {e.stderr!s:.3000}") from None
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rank0 = json.loads((tmp_path / "rank0.json").read_text())["outcome"]
+    rank1 = json.loads((tmp_path / "rank1.json").read_text())["outcome"]
+    assert rank0.startswith("CheckpointWriteError: no space left on ") and "there is no earlier checkpoint" in rank0
+    assert rank1 == f"WriteFailedOnAnotherRank: rank 0 could not write the checkpoint {tmp_path / 'last'} (rank 0's error says why); this rank stops with it."
+    assert not (tmp_path / "last.tmp").exists()
