@@ -1,4 +1,5 @@
-"""What the ``textgym train | sft | eval | generate`` commands do (the parsers live in :mod:`textgym.cli`).
+"""What the ``textgym train`` command does (the parsers live in :mod:`textgym.cli`; ``sft``, ``eval`` and
+``generate`` are in :mod:`agents.model_commands`, re-exported here for the CLI).
 
 The main job, ``textgym train``: build or load the policy, warm it up with supervised cross-entropy on the
 task's demonstrations (cached on disk, so the second run skips it), print sample generations with their
@@ -40,14 +41,20 @@ from stable_baselines3.common.callbacks import BaseCallback
 import textgym  # noqa: F401  (registers the ids)
 from agents.models import ActorCriticLM, build_default_model
 from agents.ppo import TokenPPO
-from agents.ppo.checkpoint import STATE_JSON, preserved_rng
-from agents.ppo.distributed import LAUNCH_OPTIONS, join_torchrun, leave_torchrun
+from agents.ppo.checkpoint import STATE_JSON
+from agents.ppo.config import LAUNCH_OPTIONS, check_ppo_section
+from agents.ppo.distributed import join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
 from agents.ppo.write_errors import CheckpointWriteError, checkpoint_iteration, explain_write_failure, os_error_code
+from agents.model_commands import (  # noqa: F401 (evaluate, generate, sft: the CLI's handlers)
+    evaluate, generate, refuse_multi_turn, refuse_multi_turn_id, sample_generations, sft, tokenizer_kwargs,
+)
+from agents.run_report import before_after_warnings, evaluate_greedy_and_sampled, print_before_after, print_samples
 from agents.run_directory import claim_for_new_run, finished_message, lock_run_directory
 from textgym.config import load_config, save_config, validate_config
-from textgym.evaluation import diversity_warnings, is_collapsed
+from textgym.errors import UsageError
+from textgym.evaluation import is_collapsed
 
 SAMPLE_PROMPTS = 4  # before/after generations shown by `textgym train`
 
@@ -65,40 +72,9 @@ def make_train_env(config: dict[str, Any], split: str = "train"):
         num_envs=config.get("num_envs", 16),
         autoreset_mode=AutoresetMode.DISABLED,
         split=split,
-        **_tokenizer_kwargs(config),
+        **tokenizer_kwargs(config),
         **config.get("env_kwargs", {}),
     ))
-
-
-def refuse_multi_turn_id(env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """:func:`refuse_multi_turn` from an id and its kwargs alone, without building the env."""
-    from textgym.envs.tasks import TASKS
-
-    spec = gym.spec(env_id) if env_id in gym.registry else None
-    kwargs = {**(spec.kwargs if spec is not None else {}), **env_kwargs}
-    task = kwargs.get("task")
-    if kwargs.get("multi_turn") is not None or (isinstance(task, str) and task in TASKS and TASKS[task].multi_turn):
-        refuse_multi_turn(gym.make_vec(env_id, num_envs=1, **env_kwargs))
-
-
-def refuse_multi_turn(env: Any) -> Any:
-    """``env``, unless it runs multi-turn episodes, which TokenPPO's rollout does not handle yet: it would neither
-    prefill the env's text into its cache nor keep it out of the loss. A clear error instead of a wrong run."""
-    from textgym.config import ConfigError
-
-    if getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None:
-        spec = getattr(env.unwrapped, "spec", None) or getattr(env, "spec", None)
-        name = getattr(spec, "id", None) or type(env.unwrapped).__name__
-        raise ConfigError(
-            f"{name} is a multi-turn env (the env appends its own text after each agent turn), which the TokenPPO "
-            "commands (train, sft, eval, generate) do not support yet. Train it with stock SB3 PPO and "
-            "agents.policies.TransformerPolicy (README: Multi-turn episodes), or pick a single-turn id."
-        )
-    return env
-
-
-def _tokenizer_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    return {"tokenizer": config["tokenizer"]} if config.get("tokenizer") is not None else {}
 
 
 def _check_tokenizer(config: dict[str, Any]) -> None:
@@ -129,13 +105,13 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache:
     """
     base = env.unwrapped
     model_spec = config.get("model", "default")
-    sft = dict(config.get("sft", {}))
+    sft_section = dict(config.get("sft", {}))
     key_material = {
         "env": config["env"],
         "env_kwargs": config.get("env_kwargs", {}),
         "model": model_spec,
         "model_size": config.get("model_size", "small"),
-        "sft": sft,
+        "sft": sft_section,
         "seed": config.get("seed", 0),
         "tokenizer": base.tokenizer.fingerprint,
         "data": _records_fingerprint(base.prompt_source),
@@ -150,12 +126,12 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache:
         model = build_default_model(tokenizer=base.tokenizer, size=config.get("model_size", "small"), seed=config.get("seed", 0))
     else:
         model = ActorCriticLM.from_pretrained(model_spec)
-    if sft.get("steps", 0) > 0:
+    if sft_section.get("steps", 0) > 0:
         start = time.perf_counter()
-        log(f"Supervised warm start: {sft['steps']} steps of cross-entropy on {config['env']}'s demonstrations")
+        log(f"Supervised warm start: {sft_section['steps']} steps of cross-entropy on {config['env']}'s demonstrations")
         supervised_warm_start(
             model, base.tokenizer, base.prompt_source, max_prompt_tokens=base.max_prompt_tokens,
-            max_new_tokens=base.max_new_tokens, seed=config.get("seed", 0), log=log, **sft,
+            max_new_tokens=base.max_new_tokens, seed=config.get("seed", 0), log=log, **sft_section,
         )
         log(f"Supervised warm start: done in {time.perf_counter() - start:.0f} s")
         if not write_cache:
@@ -175,84 +151,6 @@ def _records_fingerprint(records: Any) -> str:
     for record in records:
         digest.update(json.dumps([record.get("prompt"), record.get("completion")], default=str).encode())
     return digest.hexdigest()[:16]
-
-
-def sample_generations(algo: TokenPPO, env: Any, prompt_indices: np.ndarray, deterministic: bool = False) -> list[dict]:
-    """Complete the given prompts with the current policy: ``[{prompt, completion, reward}]``."""
-    from agents.ppo.rollout import generate_episodes
-
-    base = env.unwrapped
-    indices = np.resize(np.asarray(prompt_indices), base.num_envs)
-    ep = generate_episodes(algo.policy, env, algo.sampler, prompt_indices=indices, generator=algo.generator,
-                           deterministic=deterministic)
-    rewards = (ep.env_rewards * ep.response_mask).sum(1)
-    return [
-        {"prompt": base.prompt_source[int(i)]["prompt"], "completion": ep.completions[j], "reward": float(rewards[j])}
-        for j, i in enumerate(prompt_indices)
-    ]
-
-
-def print_samples(before: list[dict], after: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Generations before and after RL (same prompts)", show_lines=True)
-    for column in ("prompt", "before RL", "reward", "after RL", "reward"):
-        table.add_column(column, overflow="fold")
-    for b, a in zip(before, after):
-        table.add_row(b["prompt"], b["completion"], f"{b['reward']:.2f}", a["completion"], f"{a['reward']:.2f}")
-    Console().print(table)
-
-
-def evaluate_greedy_and_sampled(algo: TokenPPO, env: Any, episodes: int, reference: Any = None) -> dict[str, dict]:
-    """``{"greedy": metrics, "sampled": metrics}`` of :func:`agents.evaluation.evaluate_policy_text` on ``env``:
-    the reward next to its diversity (and, with ``reference``, perplexity and KL under it)."""
-    from agents.evaluation import evaluate_policy_text
-
-    return {
-        mode: evaluate_policy_text(algo, env, episodes, deterministic=mode == "greedy", reference=reference)
-        for mode in ("greedy", "sampled")
-    }
-
-
-def before_after_warnings(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
-    """Collapse, lost diversity and drift, greedy and sampled (:func:`textgym.evaluation.diversity_warnings`)."""
-    return [w for mode in after for w in diversity_warnings(after[mode], before.get(mode), label=f"{mode}: ")]
-
-
-#: rows of the before/after table: (metrics key, label, format)
-SUMMARY_ROWS = (
-    ("reward_mean", "test reward", "{:.3f}"),
-    ("distinct_completions", "distinct completions", "{:d}"),
-    ("distinct_2", "distinct-2", "{:.3f}"),
-    ("self_bleu", "self-BLEU", "{:.3f}"),
-    ("eos_rate", "EOS rate", "{:.2f}"),
-    ("perplexity_under_reference", "perplexity under the reference", "{:.2f}"),
-    ("kl_to_reference", "KL to the reference (nats/completion)", "{:.2f}"),
-)
-
-
-def print_before_after(before: dict[str, dict], after: dict[str, dict], warnings: list[str], title: str | None = None) -> None:
-    """One table of the held-out metrics before and after RL, greedy and sampled, then the warnings in plain words."""
-    from rich.console import Console
-    from rich.table import Table
-
-    n = next(iter(after.values()))["num_episodes"]
-    table = Table(title=title or f"Held-out test prompts ({n}), before and after RL")
-    table.add_column("", no_wrap=True)
-    for column in ("greedy before", "greedy after", "sampled before", "sampled after"):
-        table.add_column(column, justify="right")
-
-    def cell(metrics: dict | None, key: str, fmt: str) -> str:
-        value = (metrics or {}).get(key)
-        return "-" if value is None else fmt.format(int(value) if fmt == "{:d}" else value)
-
-    for key, label, fmt in SUMMARY_ROWS:
-        table.add_row(label, *(cell(side.get(mode), key, fmt) for mode in ("greedy", "sampled") for side in (before, after)))
-    console = Console()
-    console.print(table)
-    for warning in warnings:
-        console.print(f"[bold red]WARNING[/] {warning}", highlight=False)
 
 
 class CheckpointCallback(BaseCallback):
@@ -339,8 +237,6 @@ def _continue_progress(logger: Any, header: list[str], rows: list[list[str]]) ->
 def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The config file, then ``key=value`` overrides, then the explicit flags; validated."""
     if args.resume:
-        from textgym.cli import UsageError
-
         if getattr(args, "overwrite", False):
             raise UsageError("--overwrite starts the run again; --resume continues it: pass one of them.")
         resolved = Path(args.resume) / "config.yaml"
@@ -354,7 +250,8 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]
         if getattr(args, flag, None) is not None:
             config[key] = getattr(args, flag)
     config.setdefault("seed", 0)
-    validate_config(config, ppo_class=TokenPPO, sft_class=supervised_warm_start)
+    validate_config(config, sft_class=supervised_warm_start)  # the top level and sft
+    check_ppo_section(config.get("ppo", {}), seed=config["seed"], num_envs=config.get("num_envs", 16))
     _check_tokenizer(config)
     if "env" not in config:
         raise SystemExit("The config names no env: add `env: textgym/<Task>-v0` or pass --env.")
@@ -428,7 +325,7 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
     prompt_indices = np.arange(min(SAMPLE_PROMPTS, len(eval_env.unwrapped.prompt_source)))
     reference = ActorCriticLM.from_pretrained(run_dir / "reference") if (run_dir / "reference").is_dir() else None
     eval_episodes = config.get("eval_episodes", 64)
-    with preserved_rng(algo):  # showing samples must not change the training run (nor a resumed one)
+    with algo.state.preserved_rng():  # showing samples must not change the training run (nor a resumed one)
         before = sample_generations(algo, eval_env, prompt_indices)
         before_eval = evaluate_greedy_and_sampled(algo, eval_env, eval_episodes, reference)
     say(
@@ -474,7 +371,7 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
         )
         raise SystemExit(130) from None
 
-    with preserved_rng(algo):
+    with algo.state.preserved_rng():
         after = sample_generations(algo, eval_env, prompt_indices)
         after_eval = evaluate_greedy_and_sampled(algo, eval_env, eval_episodes, reference)
     if not main:
@@ -513,104 +410,3 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
     return summary
 
 
-def sft(args: argparse.Namespace) -> dict[str, Any]:
-    """``textgym sft``: supervised warm start on a task's demonstrations or a text file; saves a HF model dir."""
-    env = refuse_multi_turn(gym.make_vec(args.env, num_envs=1, autoreset_mode=AutoresetMode.DISABLED))
-    base = env.unwrapped
-    if args.text_file:
-        path = Path(args.text_file)
-        if not path.is_file():
-            raise SystemExit(f"textgym sft: --text-file {path} does not exist.")
-        lines = [line.split(maxsplit=1) for line in path.read_text(encoding="utf-8").splitlines()]
-        # Language modelling on plain lines: each line's first word is the prompt, the rest its completion.
-        records = [{"prompt": w[0], "completion": " " + w[1]} for w in lines if len(w) == 2]
-        if not records:
-            raise SystemExit(f"textgym sft: {path} has no line with at least two words to learn from.")
-    else:
-        records = base.prompt_source
-    model = build_default_model(tokenizer=base.tokenizer, seed=args.seed) if args.model == "default" else ActorCriticLM.from_pretrained(args.model)
-    options = {k: v for k in ("steps", "learning_rate", "batch_size") if (v := getattr(args, k)) is not None}
-    losses = supervised_warm_start(
-        model, base.tokenizer, records, max_prompt_tokens=base.max_prompt_tokens, max_new_tokens=base.max_new_tokens,
-        seed=args.seed, **options,
-    )
-    model.save_pretrained(args.output_dir, tokenizer=base.tokenizer)
-    window = max(1, len(losses) // 10)
-    return {"output_dir": args.output_dir, "loss_first": float(np.mean(losses[:window])), "loss_last": float(np.mean(losses[-window:]))}
-
-
-def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, split: str = "test", prompts: Any = None,
-                        max_new_tokens: int | None = None):
-    """(TokenPPO, env, the run's config or ``{}``) for a run directory or a model directory; ``max_new_tokens``
-    overrides the env's new-token limit."""
-    from textgym.cli import UsageError
-
-    path = Path(model_or_run)
-    if not path.exists():
-        raise UsageError(f"{model_or_run} does not exist: pass a run directory made by `textgym train` or a local model directory.")
-    config = {}
-    if (path / "config.yaml").is_file() and (path / "final").is_dir():
-        config = load_config(path / "config.yaml")
-        path = path / "final"
-    if (path / "token_ppo.json").is_file():  # a TokenPPO.save directory: its model is in policy/
-        path = path / "policy"
-    env_id = env_id or config.get("env", "textgym/Sentiment-v0")
-    env_kwargs = {**_tokenizer_kwargs(config), **config.get("env_kwargs", {})}  # the run's tokenizer, if it set one
-    if prompts is not None:
-        env_kwargs.update(prompts=prompts, reward=lambda prompts, completions, **kw: [0.0] * len(completions))
-    if max_new_tokens is not None:
-        env_kwargs["max_new_tokens"] = max_new_tokens
-    env = refuse_multi_turn(gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split,
-                                         **env_kwargs))
-    model = ActorCriticLM.from_pretrained(path)
-    # A run is evaluated with the sampling settings it trained with (its top-k / top-p / temperature).
-    sampling = {k: v for k, v in config.get("ppo", {}).items() if k in ("temperature", "top_k", "top_p")}
-    algo = TokenPPO(model, env, kl_coef=0.0, device=config.get("device", "auto"), seed=0, **sampling)
-    return algo, env, config
-
-
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """``textgym eval``: reward next to its diversity (distinct-n, self-BLEU, distinct completions), EOS rate, length,
-    perplexity and KL under the reference; for a run directory, the warm start (the run's reference) is scored the
-    same way as the "before" column, and collapse or drift is said in plain words (also under ``"warnings"``)."""
-    from agents.evaluation import evaluate_policy_text
-
-    num_envs = min(args.episodes, 64)
-    algo, env, config = _load_for_inference(args.model, args.env, num_envs, split=args.split)
-    reference = args.reference
-    if reference is None and (Path(args.model) / "reference").is_dir():
-        reference = Path(args.model) / "reference"  # a run keeps its warm-start model as the reference
-    ref_model = ActorCriticLM.from_pretrained(reference) if reference else None
-    torch.manual_seed(args.seed)
-    algo.generator.manual_seed(args.seed)
-    result = evaluate_policy_text(algo, env, args.episodes, deterministic=args.greedy, reference=ref_model)
-    before = None
-    if ref_model is not None and not getattr(args, "no_compare", False):
-        ref_algo = TokenPPO(ActorCriticLM.from_pretrained(reference), env, kl_coef=0.0, device=config.get("device", "auto"), seed=0)
-        ref_algo.sampler = algo.sampler
-        ref_algo.generator.manual_seed(args.seed)
-        before = evaluate_policy_text(ref_algo, env, args.episodes, deterministic=args.greedy, reference=ref_model)
-        result["reference"] = before
-    mode = "greedy" if args.greedy else "sampled"
-    result["warnings"] = diversity_warnings(result, before, label=f"{mode}: ")
-    result["collapsed"] = is_collapsed(result)
-    for warning in result["warnings"]:
-        print(f"textgym eval: WARNING {warning}", file=sys.stderr)
-    return result
-
-
-def generate(args: argparse.Namespace) -> dict[str, Any]:
-    """``textgym generate``: sample completions for the given prompts (or an env's test prompts)."""
-    prompts = [{"prompt": p} for p in args.prompts] or None
-    num = len(prompts) if prompts else args.num
-    algo, env, _ = _load_for_inference(args.model, args.env, num, prompts=prompts, max_new_tokens=args.max_new_tokens)
-    if args.temperature is not None:
-        algo.sampler.temperature = args.temperature
-    if args.top_p is not None:
-        algo.sampler.top_p = args.top_p
-    torch.manual_seed(args.seed)
-    algo.generator.manual_seed(args.seed)
-    samples = sample_generations(algo, env, np.arange(num), deterministic=args.greedy)
-    for s in samples:
-        print(f"{s['prompt']}[{s['completion']}]")
-    return None

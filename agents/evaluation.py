@@ -1,8 +1,14 @@
-"""Evaluate a policy on a task: mean reward plus the text-quality metrics that a reward alone hides."""
+"""Evaluate a policy on a task: mean reward plus the text-quality metrics that a reward alone hides.
+
+One loop (:func:`episodes_in_order`) runs the episodes for both reports: :func:`evaluate_policy` (what
+``TokenPPO.evaluate`` returns) and :func:`evaluate_policy_text` (``textgym eval``, ``textgym train``'s before /
+after table).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -10,8 +16,62 @@ import torch
 from textgym.evaluation import text_metrics
 
 
+class TextAgent(Protocol):
+    """What the evaluations need of an agent (``TokenPPO`` is one): its policy, and a batch of episodes on an env
+    for given prompts (``TokenPPO.generate``)."""
+
+    policy: torch.nn.Module
+
+    def generate(self, env: Any, prompt_indices: np.ndarray, deterministic: bool = False) -> Any: ...
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def episodes_in_order(algo: TextAgent, env: Any, num_episodes: int, deterministic: bool) -> Iterator[tuple[Any, int]]:
+    """``(episodes, keep)`` batches of ``algo.generate`` on ``env``, prompts in order (the same episodes every
+    evaluation), one batch of the env's slots at a time: the first ``keep`` rows of each count."""
+    base = env.unwrapped
+    n_slots, n_prompts = base.num_envs, len(base.prompt_source)
+    order = np.arange(num_episodes) % n_prompts
+    for start in range(0, num_episodes, n_slots):
+        chunk = order[start : start + n_slots]
+        yield algo.generate(env, np.resize(chunk, n_slots), deterministic=deterministic), chunk.size
+
+
 @torch.no_grad()
-def evaluate_policy_text(algo: Any, env: Any, num_episodes: int, deterministic: bool = False, reference: Any = None,
+def evaluate_policy(algo: TextAgent, env: Any, num_episodes: int, deterministic: bool = True) -> dict[str, float]:
+    """``TokenPPO.evaluate``: mean / std task reward, mean length, EOS rate and the mean of each reward
+    component over ``num_episodes`` episodes on ``env``."""
+    scores, lengths, eos, components = [], [], [], {}
+    with _eval_mode(algo.policy):
+        for ep, keep in episodes_in_order(algo, env, num_episodes, deterministic):
+            scores.append((ep.env_rewards * ep.response_mask).sum(1)[:keep])
+            lengths.append(ep.response_mask.sum(1)[:keep].float())
+            eos.append(ep.terminated[:keep].float())
+            for name, values in ep.reward_components.items():
+                components.setdefault(name, []).append(values[:keep])
+    scores_t = torch.cat(scores)
+    result = {
+        "reward_mean": float(scores_t.mean()),
+        "reward_std": float(scores_t.std()) if scores_t.numel() > 1 else 0.0,
+        "ep_len_mean": float(torch.cat(lengths).mean()),
+        "eos_rate": float(torch.cat(eos).mean()),
+        "num_episodes": num_episodes,
+    }
+    result.update({f"reward_{k}": float(np.nanmean(np.concatenate(v))) for k, v in components.items()})
+    return result
+
+
+@torch.no_grad()
+def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, deterministic: bool = False, reference: Any = None,
                          keep_samples: bool = False) -> dict[str, Any]:
     """Sample ``num_episodes`` completions on ``env`` (one batch of its slots at a time, prompts in order).
 
@@ -27,38 +87,18 @@ def evaluate_policy_text(algo: Any, env: Any, num_episodes: int, deterministic: 
     With ``keep_samples``, ``"samples"`` lists each episode's ``prompt_index``, ``completion`` and ``reward`` (for
     breakdowns by a record field, e.g. QA's question type).
     """
-    from agents.ppo.rollout import Sampler, evaluate_sequences, generate_episodes
-
-    base = env.unwrapped
-    n_slots, n_prompts = base.num_envs, len(base.prompt_source)
-    order = np.arange(num_episodes) % n_prompts
+    order = np.arange(num_episodes) % len(env.unwrapped.prompt_source)
     rewards, completions, eos, nll, n_tokens, log_ratio = [], [], [], 0.0, 0, []
-    was_training = algo.policy.training
-    algo.policy.eval()
-    for start in range(0, num_episodes, n_slots):
-        chunk = order[start : start + n_slots]
-        ep = generate_episodes(algo.policy, env, algo.sampler, prompt_indices=np.resize(chunk, n_slots),
-                               generator=algo.generator, deterministic=deterministic)
-        keep = chunk.size
-        rewards.append((ep.env_rewards * ep.response_mask).sum(1)[:keep])
-        completions += ep.completions[:keep]
-        eos.append(ep.terminated[:keep].float())
-        if reference is not None:
-            device = next(algo.policy.parameters()).device  # episodes come back on the CPU
-            reference = reference.to(device).eval()
-            response_ids, response_mask = ep.response_ids.to(device), ep.response_mask.to(device)
-            ids = torch.cat([ep.prompt_ids.to(device), response_ids], 1)
-            mask = torch.cat([ep.prompt_mask.to(device), response_mask.long()], 1)
-            P = ep.prompt_ids.shape[1]
-            ref_logp, _, _ = evaluate_sequences(reference, ids, mask, P, response_ids, response_mask, Sampler(),
-                                                checkpoint=False)
-            policy_logp, _, _ = evaluate_sequences(algo.policy, ids, mask, P, response_ids, response_mask, Sampler(),
-                                                   checkpoint=False)
-            ref_logp, policy_logp = (x.float().cpu() * ep.response_mask for x in (ref_logp, policy_logp))
-            nll -= float(ref_logp[:keep].sum())
-            n_tokens += int(ep.response_mask[:keep].sum())
-            log_ratio.append((policy_logp - ref_logp).sum(1)[:keep])
-    algo.policy.train(was_training)
+    with _eval_mode(algo.policy):
+        for ep, keep in episodes_in_order(algo, env, num_episodes, deterministic):
+            rewards.append((ep.env_rewards * ep.response_mask).sum(1)[:keep])
+            completions += ep.completions[:keep]
+            eos.append(ep.terminated[:keep].float())
+            if reference is not None:
+                nll_here, log_ratio_here = _reference_scores(algo.policy, reference, ep, keep)
+                nll -= nll_here
+                n_tokens += int(ep.response_mask[:keep].sum())
+                log_ratio.append(log_ratio_here)
     scores = torch.cat(rewards)
     result = {
         "reward_mean": float(scores.mean()),
@@ -76,3 +116,20 @@ def evaluate_policy_text(algo: Any, env: Any, num_episodes: int, deterministic: 
             for i, c, r in zip(order, completions, scores.tolist())
         ]
     return result
+
+
+def _reference_scores(policy: Any, reference: Any, ep: Any, keep: int) -> tuple[float, torch.Tensor]:
+    """``(sum of log pi_ref over the kept rows' tokens, [keep] per-completion log pi - log pi_ref)``, both
+    distributions unprocessed (a plain ``LogitsProcessor``)."""
+    from agents.ppo.rollout import LogitsProcessor as processor, evaluate_sequences
+
+    device = next(policy.parameters()).device  # episodes come back on the CPU
+    reference = reference.to(device).eval()
+    response_ids, response_mask = ep.response_ids.to(device), ep.response_mask.to(device)
+    ids = torch.cat([ep.prompt_ids.to(device), response_ids], 1)
+    mask = torch.cat([ep.prompt_mask.to(device), response_mask.long()], 1)
+    P = ep.prompt_ids.shape[1]
+    ref_logp, _, _ = evaluate_sequences(reference, ids, mask, P, response_ids, response_mask, processor(), checkpoint=False)
+    policy_logp, _, _ = evaluate_sequences(policy, ids, mask, P, response_ids, response_mask, processor(), checkpoint=False)
+    ref_logp, policy_logp = (x.float().cpu() * ep.response_mask for x in (ref_logp, policy_logp))
+    return float(ref_logp[:keep].sum()), (policy_logp - ref_logp).sum(1)[:keep]

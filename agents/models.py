@@ -553,3 +553,15 @@ def build_model_from_config(model_config: dict[str, Any] | None = None, tokenize
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ActorCriticLM.from_config(hf_config, critic=critic)
+
+
+def disable_dropout(model: nn.Module) -> None:
+    """Zero every dropout: ``nn.Dropout``-like modules and the float rates some attentions apply functionally
+    (T5's ``dropout_rate``, others' ``attention_dropout``...). With dropout the log-probs of unchanged weights
+    differ between the rollout and the update, so the PPO ratio would start away from 1 (TRL does the same)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.p = 0.0
+        for name in ("dropout", "attention_dropout", "dropout_rate", "attn_dropout", "attn_dropout_p"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)

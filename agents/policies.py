@@ -36,6 +36,7 @@ from torch import Tensor
 from agents.distributions import logprobs_and_entropy_from_logits, process_logits, sample_tokens, token_logprobs_and_entropy
 from agents.kv_cache import SlotKVCache, encode_last
 from agents.models import ActorCriticLM, build_model_from_config, merge_size
+from agents.models import disable_dropout as zero_dropout  # the name disable_dropout is an argument here
 from textgym.envs.core import split_flat_observation
 
 _EXACT_FLOAT32_IDS = 2**24  # SB3 stores Box observations as float32: integers below 2**24 convert back exactly
@@ -205,7 +206,7 @@ class TransformerPolicy(ActorCriticPolicy):
                 "reads the prompt slots [0, P) of the observation."
             )
         if self.disable_dropout:
-            _disable_dropout(self.model)
+            zero_dropout(self.model)
         self.action_dist = TokenDistribution(self.num_actions)
         self.slot_cache = SlotKVCache(self.model, prompt_length=self.max_prompt_tokens)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
@@ -338,16 +339,6 @@ def _check_unused_kwargs(kwargs: dict[str, Any]) -> None:
         names = [n for n in inspect.signature(TransformerPolicy.__init__).parameters if n not in ("self", "unused_sb3_kwargs")]
         hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, n=1)) else repr(k) for k in unknown]
         raise TypeError(f"TransformerPolicy got unknown policy_kwargs {', '.join(hints)}; it takes {', '.join(names)}.")
-
-
-def _disable_dropout(model: torch.nn.Module) -> None:
-    """Zero every dropout: ``nn.Dropout`` modules and the float rates some attentions apply functionally (T5)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
-            module.p = 0.0
-        for name in ("dropout", "attention_dropout", "dropout_rate", "attn_dropout"):
-            if isinstance(getattr(module, name, None), float):
-                setattr(module, name, 0.0)
 
 
 def _is_flat_layout(space: gym.spaces.Space) -> bool:

@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
-from textgym.cli import UsageError
+from textgym.errors import UsageError
 
 #: The lock file in a run directory: who holds it (pid, host, start time). The lock itself is an ``flock`` on
 #: it, which the kernel releases when the holder exits however it exits: a file left by a killed process

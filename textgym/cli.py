@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from textgym.errors import UsageError
+
 DEFAULT_CONFIG = "sentiment"
 
-
-class UsageError(ValueError):
-    """A command-line argument is wrong: reported argparse-style (usage line, ``error: ...``, exit status 2)."""
+__all__ = ["UsageError", "build_parser", "main"]
 
 
 def positive_int(text: str) -> int:

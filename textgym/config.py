@@ -6,11 +6,15 @@ A config is a nested dict with four sections, each validated against the code th
   model), ``tokenizer``, ``seed``, ``output_dir``, ``num_envs``, ``total_timesteps``, ``device``,
   ``eval_episodes``, ``checkpoint_every`` (iterations).
 * ``env_kwargs``: extra ``gym.make_vec`` keyword arguments (``max_new_tokens``...).
-* ``sft``: the supervised warm start (:func:`agents.ppo.sft.supervised_warm_start` keyword arguments).
-* ``ppo``: :class:`agents.ppo.TokenPPO` constructor arguments (checked against its signature).
+* ``sft``: the supervised warm start's keyword arguments.
+* ``ppo``: the trainer's keyword arguments.
+
+This module knows the file format and the top level; the ``sft`` and ``ppo`` sections are checked by the code
+that consumes them (``textgym train`` checks ``ppo`` with ``agents.ppo.config.check_ppo_section``), or by
+:func:`validate_config` against any callable's signature.
 
 Command-line overrides are ``dotted.key=value`` strings parsed as YAML scalars (``ppo.learning_rate=3e-5``,
-``sft.epochs=0``, ``env_kwargs.max_new_tokens=16``).
+``sft.steps=0``, ``env_kwargs.max_new_tokens=16``).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ TOP_LEVEL: dict[str, tuple[type, ...]] = {
 #: Top-level integers that must be >= 1 (``checkpoint_every`` may be 0: no periodic checkpoints).
 POSITIVE = ("num_envs", "total_timesteps", "eval_episodes")
 
-#: Constructor arguments that the run sets from the top level or itself, so a section may not set them.
+#: Keyword arguments that the run sets from the top level or itself, so a section may not set them.
 SET_ELSEWHERE = {"seed", "num_envs", "env_kwargs", "tensorboard_log", "device", "log", "verbose"}
 
 
@@ -122,7 +126,8 @@ def apply_overrides(config: dict[str, Any], overrides: Iterable[str]) -> dict[st
     return config
 
 
-def _check_keys(section: str, given: dict[str, Any], allowed: Iterable[str]) -> None:
+def check_keys(section: str, given: dict[str, Any], allowed: Iterable[str]) -> None:
+    """A :class:`ConfigError` for the first key of ``given`` not in ``allowed``, with the closest allowed one."""
     allowed = list(allowed)
     for key in given:
         if key not in allowed:
@@ -142,7 +147,7 @@ def signature_defaults(fn: Callable) -> dict[str, Any]:
     }
 
 
-def _check_type(section: str, key: str, value: Any, default: Any) -> None:
+def check_type(section: str, key: str, value: Any, default: Any) -> None:
     """Values must have the default's type (ints are accepted where floats are expected)."""
     if default is inspect.Parameter.empty or default is None or value is None:
         return
@@ -159,7 +164,7 @@ def _check_type(section: str, key: str, value: Any, default: Any) -> None:
 
 def validate_config(config: dict[str, Any], ppo_class: Callable | None = None, sft_class: Callable | None = None) -> None:
     """Raise :class:`ConfigError` on an unknown key or a wrongly typed value anywhere in ``config``."""
-    _check_keys("", config, TOP_LEVEL)
+    check_keys("", config, TOP_LEVEL)
     for key, value in config.items():
         if not isinstance(value, TOP_LEVEL[key]):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in TOP_LEVEL[key])
@@ -174,9 +179,9 @@ def validate_config(config: dict[str, Any], ppo_class: Callable | None = None, s
             continue
         defaults = signature_defaults(cls)
         allowed = [k for k, d in defaults.items() if d is not inspect.Parameter.empty and k not in SET_ELSEWHERE]
-        _check_keys(section, config[section], allowed)
+        check_keys(section, config[section], allowed)
         for key, value in config[section].items():
-            _check_type(section, key, value, defaults[key])
+            check_type(section, key, value, defaults[key])
 
 
 def save_config(config: dict[str, Any], path: str | Path) -> None:

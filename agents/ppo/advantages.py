@@ -26,20 +26,16 @@ def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (((x - mean) ** 2) * mask).sum() / (n - 1).clamp(min=1.0)
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Normalise ``x`` to zero mean / unit variance over the valid tokens; padded entries come back as 0.
 
     Args:
         x: values ``[B, T]``.
         mask: 1 on valid entries.
-        shift_mean: subtract the mean (``False`` only rescales, keeping the sign of every entry).
         eps: added to the variance.
     """
     mean, var = masked_mean(x, mask), masked_var(x, mask)
-    out = (x - mean) * torch.rsqrt(var + eps)
-    if not shift_mean:
-        out = out + mean * torch.rsqrt(var + eps)
-    return out * mask.to(x.dtype)
+    return (x - mean) * torch.rsqrt(var + eps) * mask.to(x.dtype)
 
 
 def compute_gae(

@@ -54,7 +54,8 @@ class SequenceRolloutBuffer:
         response_ids: ``[N, T]`` int32, the generated tokens (EOS included), right-padded.
         response_mask: ``[N, T]`` bool, True on generated tokens; always a prefix of each row.
         env_rewards: ``[N, T]`` float32, the env's reward for each token (task reward on the last one).
-        old_logp: ``[N, T]`` float32, ``log pi_old(a_t | s_t)`` of the sampling policy (teacher-forced pass).
+        old_logp: ``[N, T]`` float32, ``log pi_old(a_t | s_t)`` of the sampling policy (kept while sampling,
+            or a teacher-forced pass: ``TokenPPO(old_logprobs=...)``).
         ref_logp: ``[N, T]`` float32, the reference policy's log-prob of the same tokens (0 without a reference).
         values: ``[N, T]`` float32, ``V(s_t)`` (0 when the advantages come from a group baseline).
         terminated: ``[N]`` bool, the episode ended with EOS (False: truncated at ``T`` tokens).
@@ -122,34 +123,21 @@ class SequenceRolloutBuffer:
         return self
 
     def get(self, indices: torch.Tensor) -> SequenceBatch:
-        """The rows ``indices`` as a model-ready :class:`SequenceBatch`, trimmed of all-padding columns.
-
-        Trimming is exact: position ids come from the attention mask, so dropping columns that are padding in
-        every row changes no log-prob, and it saves the compute of short minibatches.
-        """
+        """The rows ``indices`` as a model-ready :class:`SequenceBatch` for the update, trimmed of all-padding
+        columns (:func:`model_inputs`, which is all the scoring before the advantages needs)."""
         if self.advantages is None or self.returns is None:
             raise RuntimeError("Advantages are not computed yet: TokenPPO fills them after the rollout.")
-        prompt_mask = self.prompt_mask[indices]
-        response_mask = self.response_mask[indices]
-        used_prompt = prompt_mask.any(dim=0).nonzero()
-        first = int(used_prompt[0]) if used_prompt.numel() else self.prompt_ids.shape[1] - 1
-        used_response = response_mask.any(dim=0).nonzero()
-        t_max = int(used_response[-1]) + 1 if used_response.numel() else 1
-        prompt_ids = self.prompt_ids[indices, first:].long()
-        response_ids = self.response_ids[indices, :t_max].long()
-        response_mask = response_mask[:, :t_max]
+        inputs = model_inputs(self.prompt_ids, self.prompt_mask, self.response_ids, self.response_mask, indices)
+        cols = slice(0, inputs.response_ids.shape[1])
+
+        def rows(values: torch.Tensor) -> torch.Tensor:
+            return values[indices, cols]
+
         return SequenceBatch(
-            input_ids=torch.cat([prompt_ids, response_ids], dim=1),
-            attention_mask=torch.cat([prompt_mask[:, first:], response_mask], dim=1).long(),
-            prompt_length=prompt_ids.shape[1],
-            response_ids=response_ids,
-            response_mask=response_mask,
-            old_logp=self.old_logp[indices, :t_max],
-            ref_logp=self.ref_logp[indices, :t_max],
-            values=self.values[indices, :t_max],
-            advantages=self.advantages[indices, :t_max],
-            returns=self.returns[indices, :t_max],
-            indices=indices,
+            input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, prompt_length=inputs.prompt_length,
+            response_ids=inputs.response_ids, response_mask=inputs.response_mask, old_logp=rows(self.old_logp),
+            ref_logp=rows(self.ref_logp), values=rows(self.values), advantages=rows(self.advantages),
+            returns=rows(self.returns), indices=indices,
         )
 
     def minibatches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[SequenceBatch]:
@@ -159,6 +147,46 @@ class SequenceRolloutBuffer:
         order = torch.randperm(self.num_sequences, generator=generator)
         for start in range(0, self.num_sequences, batch_size):
             yield self.get(order[start : start + batch_size].to(self.response_ids.device))
+
+
+@dataclass
+class ModelInputs:
+    """Prompt + response rows trimmed to the columns any of them uses (see :func:`model_inputs`)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    prompt_length: int
+    response_ids: torch.Tensor
+    response_mask: torch.Tensor
+
+
+def model_inputs(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
+                 response_mask: torch.Tensor, indices: torch.Tensor) -> ModelInputs:
+    """The rows ``indices`` of left-padded prompts and right-padded responses as one int64 ``[B, P' + T']``
+    sequence, without the columns that are padding in every one of those rows.
+
+    Trimming is exact: position ids come from the attention mask, so dropping columns that are padding in every
+    row changes no log-prob, and it saves the compute of short minibatches.
+    """
+    prompt_mask = prompt_mask[indices].bool()
+    response_mask = response_mask[indices].bool()
+    first = first_used_column(prompt_mask)
+    used_response = response_mask.any(dim=0).nonzero()
+    t_max = int(used_response[-1]) + 1 if used_response.numel() else 1
+    prompt = prompt_ids[indices, first:].long()
+    response = response_ids[indices, :t_max].long()
+    response_mask = response_mask[:, :t_max]
+    return ModelInputs(
+        input_ids=torch.cat([prompt, response], dim=1),
+        attention_mask=torch.cat([prompt_mask[:, first:], response_mask], dim=1).long(),
+        prompt_length=prompt.shape[1], response_ids=response, response_mask=response_mask,
+    )
+
+
+def first_used_column(prompt_mask: torch.Tensor) -> int:
+    """The first column of left-padded prompts that any row uses (the last column if none does)."""
+    used = prompt_mask.any(dim=0).nonzero()
+    return int(used[0]) if used.numel() else prompt_mask.shape[1] - 1
 
 
 def layout_to_sequences(input_ids: np.ndarray, attention_mask: np.ndarray, prompt_slots: int) -> tuple[torch.Tensor, ...]:

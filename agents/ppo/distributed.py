@@ -55,8 +55,6 @@ import torch
 from torch import nn
 
 TORCHRUN_ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-#: TokenPPO arguments about the launch, not the algorithm: not saved, accepted as ``TokenPPO.load`` overrides.
-LAUNCH_OPTIONS = ("distributed", "fsdp")
 
 
 def launched_by_torchrun() -> bool:
@@ -117,10 +115,11 @@ def init_process_group(device: torch.device | str = "auto") -> torch.device:
 
 
 def check_layout(world_size: int, num_envs: int, batch_size: int, group_size: int) -> None:
-    """The constraints of a data-parallel run, with errors that say what to change.
+    """The constraints on a run's slots and minibatches (``TokenPPOConfig.check_slots``), with errors that say
+    what to change.
 
     Args:
-        world_size: number of ranks.
+        world_size: number of ranks (1: a single process).
         num_envs: env slots of this rank.
         batch_size: the global minibatch (sequences per optimiser step over all ranks).
         group_size: completions per prompt (group baselines).
@@ -129,6 +128,11 @@ def check_layout(world_size: int, num_envs: int, batch_size: int, group_size: in
         raise ValueError(
             f"batch_size={batch_size} is the global minibatch, split evenly over {world_size} ranks: use a multiple "
             f"of the world size, e.g. batch_size={world_size * max(1, batch_size // world_size)}."
+        )
+    if num_envs % group_size and world_size == 1:
+        raise ValueError(
+            f"num_envs={num_envs} must be a multiple of group_size={group_size} (each prompt fills "
+            f"{group_size} slots); use num_envs={group_size * max(1, num_envs // group_size)}."
         )
     if num_envs % group_size:
         raise ValueError(
@@ -232,11 +236,11 @@ class DistributedContext:
                 if comm.data_ptr() != tensor.data_ptr():
                     tensor.copy_(comm)
 
-    def check(self, num_envs: int, batch_size: int, group_size: int, env: Any, nlpo_top_p: float | None) -> None:
-        """Errors, before any work, for a job whose ranks could not run in lockstep."""
+    def check(self, num_envs: int, env: Any, nlpo_top_p: float | None) -> None:
+        """Errors, before any work, for a job whose ranks could not run in lockstep (the slot layout:
+        ``TokenPPOConfig.check_slots``)."""
         if not self.enabled:
             return
-        check_layout(self.world_size, num_envs, batch_size, group_size)
         if self.fsdp and nlpo_top_p is not None:
             raise ValueError("fsdp=True does not support NLPO (nlpo_top_p): its lagged copy of the policy is unsharded.")
         self.check_same_slots(num_envs, (env.max_prompt_tokens, env.max_new_tokens))
@@ -274,10 +278,7 @@ class DistributedContext:
             parts = [torch.empty_like(comm) for _ in range(self.world_size)]
             dist.all_gather(parts, comm)
             gathered[f.name] = torch.cat(parts).to(value.device, value.dtype)
-        out = SequenceRolloutBuffer(**{k: v for k, v in gathered.items() if k in _INIT_FIELDS})
-        for name in ("advantages", "returns", "token_rewards"):
-            setattr(out, name, gathered[name])
-        return out
+        return SequenceRolloutBuffer(**gathered)
 
     # ------------------------------------------------------------------ the update
     def shard(self, indices: torch.Tensor) -> torch.Tensor:
@@ -303,8 +304,8 @@ class DistributedContext:
             # Rank 0 keeps an unsharded CPU twin to save into (host memory, not GPU memory).
             self._save_twin = copy.deepcopy(policy).cpu() if self.is_main else None
             if ref_policy is not None:
-                fsdp_shard(ref_policy, self.all_done)
-            return fsdp_shard(policy, self.all_done)
+                fsdp_shard(ref_policy)
+            return fsdp_shard(policy)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return DataParallelPolicy(policy, device_ids=device_ids)
 
@@ -312,21 +313,25 @@ class DistributedContext:
         """True once every rank's episodes are finished (an FSDP rollout steps until then)."""
         return self.all_sum(float(not done_here))[0] == 0
 
-    def save(self, algo: Any, path: str, write: Any) -> None:
-        """``write(algo, path)`` on rank 0 only; under FSDP every rank first takes part in gathering the full
-        weights, which rank 0 loads into its unsharded twin and writes."""
+    @property
+    def rollout_all_done(self) -> Any:
+        """``generate_episodes``' ``all_done``: under FSDP every forward gathers weights with the other ranks, so
+        a rollout steps until every rank's episodes are done; ``None`` otherwise."""
+        return self.all_done if self.fsdp else None
+
+    def save(self, policy: nn.Module, write: Any) -> None:
+        """``write(policy)`` on rank 0 only; under FSDP every rank first takes part in gathering the full
+        weights, which rank 0 loads into its unsharded twin and writes instead."""
         if not self.fsdp:
             if self.is_main:
-                write(algo, path)
+                write(policy)
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-        state = get_model_state_dict(algo.policy, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        state = get_model_state_dict(policy, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if self.is_main:
-            import types
-
             self._save_twin.load_state_dict(state)
-            write(types.SimpleNamespace(**{**vars(algo), "policy": self._save_twin}), path)
+            write(self._save_twin)
 
     @contextlib.contextmanager
     def micro_batch(self, model: nn.Module, last: bool) -> Iterator[None]:
@@ -346,12 +351,6 @@ class DistributedContext:
             yield
 
 
-_INIT_FIELDS = (
-    "prompt_ids", "prompt_mask", "response_ids", "response_mask", "env_rewards", "old_logp", "ref_logp", "values",
-    "terminated", "prompt_indices",
-)
-
-
 def setup_distributed(distributed: bool | None, fsdp: bool, device: torch.device | str) -> DistributedContext:
     """Resolve TokenPPO's ``distributed`` / ``fsdp`` / ``device`` arguments into a :class:`DistributedContext`
     (joining torchrun's process group when needed)."""
@@ -361,7 +360,7 @@ def setup_distributed(distributed: bool | None, fsdp: bool, device: torch.device
                 "fsdp=True shards the model over ranks, but this is a single process: launch with "
                 "`torchrun --nproc_per_node N ...` (or drop fsdp)."
             )
-        from agents.ppo.setup import resolve_device
+        from agents.ppo.builders import resolve_device
 
         return DistributedContext(device=resolve_device(device))
     import torch.distributed as dist
@@ -401,12 +400,9 @@ def silent_logger():
     return Logger(folder=None, output_formats=[])
 
 
-def fsdp_shard(model: nn.Module, all_done: Any) -> nn.Module:
+def fsdp_shard(model: nn.Module) -> nn.Module:
     """Shard ``model`` in place with FSDP2 (``fully_shard``): one unit per transformer block, then the root
-    (embeddings, final norm, output head and value head: the tied input/output embedding stays in one unit).
-
-    ``all_done(bool) -> bool`` is attached as ``model.all_ranks_done``: ``generate_episodes`` asks it before
-    stopping, so every rank runs the same number of (weight-gathering) forwards."""
+    (embeddings, final norm, output head and value head: the tied input/output embedding stays in one unit)."""
     from torch.distributed.fsdp import fully_shard
 
     blocks = transformer_blocks(model)
@@ -415,7 +411,6 @@ def fsdp_shard(model: nn.Module, all_done: Any) -> nn.Module:
     for block in blocks:
         fully_shard(block)
     fully_shard(model)
-    model.all_ranks_done = all_done
     return model
 
 

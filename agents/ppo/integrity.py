@@ -83,7 +83,7 @@ TRAINING_STATE_SCHEMA = {
             "env_np_random_seed?": (INT, NULL), "cuda_devices?": INT},
     "modules?": LIST, f"{DIGEST_KEY}?": OBJECT,
 }
-#: ``token_ppo.json`` (agents/ppo/io.py); ``hyperparams`` values are checked against the constructor's defaults.
+#: ``token_ppo.json`` (agents/ppo/export.py); ``hyperparams`` values are checked against the constructor's defaults.
 SAVED_STATE_SCHEMA = {
     "format?": STR, "hyperparams": OBJECT, "env_id?": (STR, NULL), "kl_coef_now": NUMBER, "num_timesteps": INT,
     "iteration": INT, "lora_merged?": BOOL, f"{DIGEST_KEY}?": OBJECT,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
 
@@ -73,9 +73,10 @@ class GracefulInterrupt:
         ).encode())
 
 
-def stop_after_signal(algo: Any, signal_name: str, checkpoint_path: str | os.PathLike | None) -> None:
-    """Write the checkpoint (if a path was given) and raise :class:`TrainingInterrupted` saying how to resume."""
-    where = f"after iteration {algo.iteration} ({algo.num_timesteps} timesteps)"
+def stop_after_signal(signal_name: str, where: str, checkpoint_path: str | os.PathLike | None,
+                      save_checkpoint: Callable[[str], str]) -> None:
+    """Write the checkpoint (``save_checkpoint(checkpoint_path)``, if a path was given) and raise
+    :class:`TrainingInterrupted` saying how to resume; ``where`` says when the run stopped."""
     if checkpoint_path is None:
         raise TrainingInterrupted(
             f"Training stopped by {signal_name} {where}. No checkpoint was written: pass "
@@ -83,7 +84,7 @@ def stop_after_signal(algo: Any, signal_name: str, checkpoint_path: str | os.Pat
             "memory is consistent).",
             signal_name, None,
         )
-    path = str(algo.save_checkpoint(checkpoint_path))
+    path = str(save_checkpoint(str(checkpoint_path)))
     raise TrainingInterrupted(
         f"Training stopped by {signal_name} {where}; checkpoint saved to {path}. Resume with "
         f"TokenPPO.load_checkpoint({path!r}, env=...).learn(total_timesteps - model.num_timesteps, "

@@ -53,32 +53,39 @@ class FixedKLController:
         """Nothing to adapt; returns the (unchanged) coefficient."""
         return self.value
 
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value = float(state["value"])
+
 
 class AdaptiveKLController:
     """RL4LMs' proportional controller: once per rollout,
     ``beta *= 1 + rate * clip((KL - target) / target, -0.2, 0.2)``.
 
-    When the measured KL (mean over tokens, summed per sequence or not, see ``TokenPPO``) exceeds ``target_kl``
+    When the measured KL (the rollout's mean over sequences of the summed per-token KL) exceeds ``kl_target``
     the penalty grows by up to ``rate * 20%`` per iteration, and shrinks likewise when below, so the policy is
     held near the target distance from the reference without a hand-tuned fixed ``beta``.
 
     Args:
         init_kl_coef: starting coefficient ``beta`` (> 0, or the multiplicative update could never move it).
-        target_kl: the KL the controller steers to (> 0).
+        kl_target: the KL the controller steers to (> 0; ``TokenPPO``'s ``kl_target``, not its ``target_kl`` early
+            stop).
         rate: the gain of the controller (0.1 in RL4LMs).
     """
 
-    def __init__(self, init_kl_coef: float, target_kl: float, rate: float = 0.1):
+    def __init__(self, init_kl_coef: float, kl_target: float, rate: float = 0.1):
         if not math.isfinite(init_kl_coef) or init_kl_coef <= 0:
             raise ValueError(
                 f"An adaptive KL controller needs init kl_coef > 0 (it is updated multiplicatively), got {init_kl_coef!r}."
             )
-        if not math.isfinite(target_kl) or target_kl <= 0:
-            raise ValueError(f"kl_target must be > 0 for the adaptive KL controller, got {target_kl!r}.")
+        if not math.isfinite(kl_target) or kl_target <= 0:
+            raise ValueError(f"kl_target must be > 0 for the adaptive KL controller, got {kl_target!r}.")
         if rate <= 0:
             raise ValueError(f"The adaptive KL controller's rate must be > 0, got {rate!r}.")
         self.value = float(init_kl_coef)
-        self.target = float(target_kl)
+        self.target = float(kl_target)
         self.rate = float(rate)
 
     def update(self, current_kl: float) -> float:
@@ -86,6 +93,12 @@ class AdaptiveKLController:
         proportional_error = min(max((current_kl - self.target) / self.target, -0.2), 0.2)
         self.value *= 1.0 + self.rate * proportional_error
         return self.value
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value, "target": self.target, "rate": self.rate}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value, self.target, self.rate = float(state["value"]), float(state["target"]), float(state["rate"])
 
 
 def make_kl_controller(kl_coef: float, kl_target: float | None) -> FixedKLController | AdaptiveKLController:

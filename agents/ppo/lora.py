@@ -40,7 +40,7 @@ def apply_lora(model: nn.Module, lora: Any) -> nn.Module:
     """
     try:
         import peft
-    except ImportError as e:  # pragma: no cover - peft is a dependency
+    except ImportError as e:  # pragma: no cover - peft is the optional `lora` extra
         raise ImportError("lora=... needs the `peft` package: pip install peft") from e
     if lora is True:
         config = peft.LoraConfig(**DEFAULT_LORA)

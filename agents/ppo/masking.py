@@ -66,5 +66,10 @@ class LaggedMaskPolicy:
             return True
         return False
 
+    def mask_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The lagged copy's float32 logits from its final hidden states ``[..., H]`` (what :meth:`mask_from_logits`
+        takes)."""
+        return self.model.lm_head(hidden).float()
+
     def mask_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         return top_p_mask(logits, self.top_p, self.min_tokens)

@@ -1,8 +1,9 @@
 """The non-finite guard: a NaN or inf in a reward, the rollout's log-probs / values / advantages, a loss or the
 gradient never reaches the weights.
 
-``TokenPPO.train`` asks the guard twice: before the update (is the rollout finite?) and for each micro-batch
-(is the loss finite?), plus once per optimiser step for the gradient norm. On the first problem the rest of
+The update (``agents.ppo.update.ppo_update``) asks the guard before it starts (is the rollout finite?), for
+each micro-batch (is the loss finite?) and once per optimiser step (is the gradient norm finite?); after it,
+``TokenPPO.train`` checks the weights the steps left. On the first problem the rest of
 that iteration's update is skipped (optimiser steps already taken in it were finite and stay), the problem is
 reported with the offending rows (buffer row, prompt, completion, which quantity) as a
 :class:`NonFiniteWarning` and in :attr:`NonFiniteGuard.events`, and training goes on with the next rollout.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -48,6 +49,8 @@ class NonFiniteGuard:
 
     Args:
         max_consecutive: this many skipped iterations in a row raise :class:`NonFiniteError` (>= 1).
+        describe_row: buffer row -> ``{"row", "prompt", "completion"}`` of the current rollout, for the
+            messages (``None``: rows are reported by number only).
 
     Attributes:
         consecutive: skipped iterations in a row so far (0 after a clean one); saved in checkpoints.
@@ -55,15 +58,16 @@ class NonFiniteGuard:
             ``samples``: ``[{row, prompt, completion}]``, ``message``).
     """
 
-    def __init__(self, max_consecutive: int = 3):
+    def __init__(self, max_consecutive: int = 3, describe_row: Callable[[int], dict[str, Any]] | None = None):
         if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, int) or max_consecutive < 1:
             raise ValueError(f"max_consecutive_nonfinite must be a positive integer, got {max_consecutive!r}.")
         self.max_consecutive = max_consecutive
+        self.describe_row = describe_row
         self.consecutive = 0
         self.events: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ checks (return a problem or None)
-    def check_rollout(self, algo: Any, buf: Any) -> dict[str, Any] | None:
+    def check_rollout(self, buf: Any) -> dict[str, Any] | None:
         """The rollout's rewards, log-probs, values and advantages, on generated tokens only."""
         mask = buf.response_mask
         found = {}
@@ -76,9 +80,9 @@ class NonFiniteGuard:
         origin = next(iter(found))
         downstream = [f"{k} (rows {_rows(v)})" for k, v in found.items() if k != origin]
         detail = f"; downstream also non-finite: {', '.join(downstream)}" if downstream else ""
-        return self._problem(algo, f"rollout {origin}", found[origin], detail)
+        return self._problem(f"rollout {origin}", found[origin], detail)
 
-    def check_loss(self, algo: Any, rows: torch.Tensor, losses: dict[str, torch.Tensor], per_row: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+    def check_loss(self, rows: torch.Tensor, losses: dict[str, torch.Tensor], per_row: dict[str, torch.Tensor]) -> dict[str, Any] | None:
         """A micro-batch's losses; ``per_row`` (``logp``, ``entropy``, ``values`` ``[B, T]``) locates the rows."""
         bad = [name for name, value in losses.items() if not bool(torch.isfinite(value.detach()).all())]
         if not bad:
@@ -87,41 +91,47 @@ class NonFiniteGuard:
         located = sorted({global_rows[i] for t in per_row.values() for i in nonfinite_rows(t.detach())})
         where = located or global_rows
         detail = "" if located else " (every row's values are finite: the loss itself overflowed)"
-        return self._problem(algo, "loss " + "/".join(bad), where, detail)
+        return self._problem("loss " + "/".join(bad), where, detail)
 
-    def check_grad_norm(self, algo: Any, norm: torch.Tensor, rows: torch.Tensor) -> dict[str, Any] | None:
+    def check_grad_norm(self, norm: torch.Tensor, rows: torch.Tensor) -> dict[str, Any] | None:
         if math.isfinite(float(norm)):
             return None
-        return self._problem(algo, f"gradient norm ({float(norm)})", rows.tolist(), "")
+        return self._problem(f"gradient norm ({float(norm)})", rows.tolist(), "")
 
     # ------------------------------------------------------------------ bookkeeping
-    def end_iteration(self, algo: Any, problem: dict[str, Any] | None) -> None:
-        """Reset the streak after a clean iteration; warn, record and maybe raise after a skipped one."""
+    def end_iteration(self, iteration: int, problem: dict[str, Any] | None, last_checkpoint: tuple[str, int] | None) -> None:
+        """Reset the streak after a clean iteration; warn, record and maybe raise after a skipped one.
+
+        Args:
+            iteration: the iteration that just ended (named in the messages).
+            problem: what made it skip its update, or ``None``.
+            last_checkpoint: ``(path, iteration)`` of the run's last checkpoint, named where the run must stop.
+        """
         if problem is None:
             self.consecutive = 0
             return
         self.consecutive += 1
         message = (
-            f"TokenPPO iteration {algo.iteration}: skipped the update: non-finite {problem['quantity']} in "
+            f"TokenPPO iteration {iteration}: skipped the update: non-finite {problem['quantity']} in "
             f"{problem['text']} ({self.consecutive} in a row; max_consecutive_nonfinite={self.max_consecutive})."
         )
-        problem = {**problem, "iteration": algo.iteration, "message": message}
+        problem = {**problem, "iteration": iteration, "message": message}
         self.events = [*self.events[-(MAX_EVENTS - 1) :], problem]
         if self.consecutive >= self.max_consecutive:
             raise NonFiniteError(
                 f"{message} Stopping rather than training on garbage. Usual causes: a reward that returns NaN/inf "
                 "(textgym envs reject those unless reward_fallback is set), a learning rate so high that the losses "
-                f"diverge, bf16 overflow. {last_good_checkpoint(algo)}"
+                f"diverge, bf16 overflow. {last_good_checkpoint(last_checkpoint)}"
             )
         warnings.warn(message, NonFiniteWarning, stacklevel=3)
 
-    def fatal(self, algo: Any, cause: str) -> NonFiniteError:
+    def fatal(self, iteration: int, cause: str, last_checkpoint: tuple[str, int] | None) -> NonFiniteError:
         """The error that stops the run at once: the weights (or what they compute) are no longer finite, so no
         later iteration could recover and no checkpoint may be written from them."""
         return NonFiniteError(
-            f"TokenPPO iteration {algo.iteration}: {cause}. Stopping before anything is saved from these weights. "
+            f"TokenPPO iteration {iteration}: {cause}. Stopping before anything is saved from these weights. "
             "Usual causes: a learning rate so high that one step diverges (lower ppo.learning_rate), bf16 overflow, "
-            f"a corrupt model. {last_good_checkpoint(algo)}"
+            f"a corrupt model. {last_good_checkpoint(last_checkpoint)}"
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -130,21 +140,22 @@ class NonFiniteGuard:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.consecutive = int(state["consecutive"])
 
-    def on_another_rank(self, algo: Any) -> dict[str, Any]:
+    def on_another_rank(self) -> dict[str, Any]:
         """The problem as seen by a rank whose own rows were finite (distributed runs skip together)."""
-        return self._problem(algo, "loss on another rank", [], " (that rank's warning names the rows)")
+        return self._problem("loss on another rank", [], " (that rank's warning names the rows)")
 
     # ------------------------------------------------------------------ helpers
-    def _problem(self, algo: Any, quantity: str, rows: list[int], detail: str) -> dict[str, Any]:
-        samples = [_sample(algo, r) for r in rows]
+    def _problem(self, quantity: str, rows: list[int], detail: str) -> dict[str, Any]:
+        describe = self.describe_row or (lambda row: {"row": row, "prompt": None, "completion": None})
+        samples = [describe(r) for r in rows]
         shown = "; ".join(f"row {s['row']}: prompt {s['prompt']!r:.80} -> completion {s['completion']!r:.80}" for s in samples[:3])
         more = f"; and {len(rows) - 3} more row(s)" if len(rows) > 3 else ""
         return {"quantity": quantity, "rows": rows, "samples": samples, "text": f"rows {_rows(rows)} ({shown}{more}){detail}"}
 
 
-def last_good_checkpoint(algo: Any) -> str:
-    """Where to resume from: the run's last checkpoint (``TokenPPO.last_checkpoint``), written from finite weights."""
-    last = getattr(algo, "last_checkpoint", None)
+def last_good_checkpoint(last: tuple[str, int] | None) -> str:
+    """Where to resume from: the run's last checkpoint (``TokenPPO.last_checkpoint``: ``(path, iteration)``),
+    written from finite weights."""
     if last is None:
         return "In this process no checkpoint was written (nor loaded) yet: fix the cause and start again."
     path, iteration = last
@@ -171,18 +182,3 @@ def _local(tensor: torch.Tensor) -> torch.Tensor:
 
 def _rows(rows: list[int]) -> str:
     return str(rows if len(rows) <= 10 else [*rows[:10], "..."])
-
-
-def _sample(algo: Any, row: int) -> dict[str, Any]:
-    """Buffer row -> the prompt text and completion it came from (as far as they are known)."""
-    prompt, completion = None, None
-    buf = getattr(algo, "buffer", None)
-    if buf is not None and getattr(buf, "prompt_indices", None) is not None and row < len(buf.prompt_indices):
-        try:
-            prompt = algo.env.unwrapped.prompt_source[int(buf.prompt_indices[row])]["prompt"]
-        except Exception:  # a custom env without records: the row number is still reported
-            prompt = None
-    completions = algo.last_rollout.get("completions") or []
-    if row < len(completions):
-        completion = completions[row]
-    return {"row": row, "prompt": prompt, "completion": completion}

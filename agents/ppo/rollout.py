@@ -28,15 +28,16 @@ from torch import nn
 
 from agents.distributions import process_logits, sample_tokens, token_logprobs_and_entropy
 from agents.models import position_ids_from_mask
-from agents.ppo.buffer import layout_to_sequences
+from agents.ppo.buffer import first_used_column, layout_to_sequences
 from agents.ppo.masking import LaggedMaskPolicy
 from textgym.envs.core import split_flat_observation
 
 
 @dataclass
-class Sampler:
-    """How tokens are drawn, shared by rollouts, old log-probs and the update so that all three score the same
-    distribution.
+class LogitsProcessor:
+    """The token distribution: how logits become the distribution tokens are drawn from (temperature, top-k,
+    top-p, the env's allowed actions, NLPO's mask). Rollouts, old log-probs and the update share one, so that
+    all three score the same distribution; it draws nothing itself (``agents.distributions.sample_tokens`` does).
 
     Attributes:
         temperature, top_k, top_p: logits processing (``agents.distributions.process_logits``).
@@ -69,12 +70,23 @@ class Sampler:
             logits, self.temperature, self.top_k, self.top_p, action_mask=self.action_mask(mask_logits)
         )
 
+    def state_dict(self) -> dict[str, float | int]:
+        """The settings a checkpoint keeps (``textgym generate`` may have changed them from the config's)."""
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p}
+
+    def load_state_dict(self, state: dict[str, float | int]) -> None:
+        self.temperature, self.top_k, self.top_p = state["temperature"], state["top_k"], state["top_p"]
+
+
+#: The former name (it never sampled: it processes logits).
+Sampler = LogitsProcessor
+
 
 def token_logprobs(
     hidden: torch.Tensor,
     tokens: torch.Tensor,
     lm_head: nn.Module,
-    sampler: Sampler,
+    sampler: LogitsProcessor,
     mask_hidden: torch.Tensor | None = None,
     checkpoint: bool = True,
     with_entropy: bool = True,
@@ -102,7 +114,7 @@ def token_logprobs(
         mask_logits = None
         if sampler.nlpo is not None and mask_hidden is not None:
             with torch.no_grad():
-                mask_logits = sampler.nlpo.model.lm_head(mask_hidden[rows]).float()
+                mask_logits = sampler.nlpo.mask_logits(mask_hidden[rows])
         return sampler.process(logits, mask_logits)
 
     return token_logprobs_and_entropy(
@@ -125,7 +137,7 @@ def evaluate_sequences(
     prompt_length: int,
     response_ids: torch.Tensor,
     response_mask: torch.Tensor,
-    sampler: Sampler,
+    sampler: LogitsProcessor,
     autocast: Callable[[], Any] = contextlib.nullcontext,
     checkpoint: bool = True,
     with_entropy: bool = True,
@@ -231,7 +243,7 @@ class _CachedDecoder:
 def generate_episodes(
     model: nn.Module,
     env: Any,
-    sampler: Sampler,
+    sampler: LogitsProcessor,
     *,
     prompt_indices: np.ndarray | None = None,
     seed: int | None = None,
@@ -240,6 +252,7 @@ def generate_episodes(
     autocast: Callable[[], Any] = contextlib.nullcontext,
     on_step: Callable[[int, dict], bool] | None = None,
     record_logprobs: bool = False,
+    all_done: Callable[[bool], bool] | None = None,
 ) -> Episodes | None:
     """Run one synchronised batch of ``env.num_envs`` episodes with KV-cached batched sampling.
 
@@ -256,6 +269,9 @@ def generate_episodes(
             returning ``False`` aborts the rollout, which then returns ``None`` (SB3's callback protocol).
         record_logprobs: keep each sampled token's log-prob and the value before it (``Episodes.logp`` /
             ``Episodes.values``): one ``[N, V]`` log-softmax per step instead of a teacher-forced pass later.
+        all_done: ``all_done(done_here) -> bool``, asked before stopping: an FSDP-sharded policy gathers its
+            weights with the other ranks on every forward, so the rollout stops only once every rank is done
+            (``DistributedContext.all_done``); ``None``: stop when this env's episodes are.
 
     Returns:
         The finished :class:`Episodes` (or ``None`` if ``on_step`` aborted).
@@ -268,8 +284,7 @@ def generate_episodes(
     prompt_ids, prompt_mask, _, _ = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.long().to(device)
     # The model never sees the columns that are padding in every slot (exact: positions come from the mask).
-    used = prompt_mask.any(dim=0).nonzero()
-    first = int(used[0]) if used.numel() else P - 1
+    first = first_used_column(prompt_mask)
     with autocast():
         policy = _CachedDecoder(model, prompt_ids[:, first:], prompt_mask[:, first:])
         masker = _CachedDecoder(sampler.nlpo.model, prompt_ids[:, first:], prompt_mask[:, first:]) if sampler.nlpo is not None else None
@@ -280,12 +295,9 @@ def generate_episodes(
     next_position = prompt_mask.sum(dim=1)  # position id of the next token of each slot
     attention_mask = prompt_mask[:, first:]
     step_logp, step_values = [], []
-    # An FSDP-sharded policy (agents.ppo.distributed) gathers weights with the other ranks on every forward: it
-    # stops only once every rank is done, so all ranks run the same number of steps.
-    all_ranks_done = getattr(model, "all_ranks_done", None)
     step = 0
     for step in range(env.max_new_tokens):
-        mask_logits = model_logits(masker.model, masker.hidden) if masker is not None else None
+        mask_logits = sampler.nlpo.mask_logits(masker.hidden) if masker is not None else None
         logits = sampler.process(model_logits(model, policy.hidden), mask_logits)
         tokens = logits.argmax(dim=-1) if deterministic else sample_tokens(logits, generator=generator)
         if record_logprobs:  # the distribution the token was just drawn from: the update's pi_old
@@ -298,7 +310,7 @@ def generate_episodes(
         done = np.asarray(terminated | truncated, dtype=bool)
         if on_step is not None and on_step(int(active.sum()), locals()) is False:
             return None
-        if all_ranks_done(bool(done.all())) if all_ranks_done is not None else done.all():
+        if all_done(bool(done.all())) if all_done is not None else done.all():
             break
         attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
         with autocast():
@@ -325,6 +337,35 @@ def generate_episodes(
         logp=logp,
         values=values,
     )
+
+
+@torch.no_grad()
+def next_tokens(model: nn.Module, sampler: LogitsProcessor, observation: dict, generator: torch.Generator | None,
+                deterministic: bool, autocast: Callable[[], Any] = contextlib.nullcontext) -> np.ndarray:
+    """The next token of each observation (``TokenPPO.predict``): int64 ``[N]``, or a scalar for one ``[L]``
+    observation. ``observation`` is textgym's dict (floats from SB3 wrappers are accepted: ids are exact below
+    2**24); no KV cache, one full forward."""
+    if not isinstance(observation, dict) or not {"input_ids", "attention_mask"} <= set(observation):
+        raise TypeError("observation must be textgym's dict with 'input_ids' and 'attention_mask' (see docs/design.md).")
+    device = next(model.parameters()).device
+    ids, mask = (torch.as_tensor(np.asarray(observation[k]), device=device) for k in ("input_ids", "attention_mask"))
+    single = ids.ndim == 1
+    ids, mask = (ids[None], mask[None]) if single else (ids, mask)
+    ids, mask = ids.round().long(), mask.round().long()  # SB3 may have cast the ids to float32 (exact < 2**24)
+    if (mask.sum(1) == 0).any():
+        raise ValueError("An observation has an all-zero attention_mask: reset the env before predicting.")
+    last = mask.shape[1] - 1 - mask.flip(1).argmax(dim=1)  # index of each row's last real token
+    rows, positions = torch.arange(ids.shape[0], device=device), position_ids_from_mask(mask)
+    with autocast():
+        hidden = model(input_ids=ids, attention_mask=mask, position_ids=positions).hidden[rows, last]
+        mask_logits = None
+        if sampler.nlpo is not None:
+            mask_hidden = sampler.nlpo.model(input_ids=ids, attention_mask=mask, position_ids=positions).hidden[rows, last]
+            mask_logits = sampler.nlpo.mask_logits(mask_hidden)
+    logits = sampler.process(model_logits(model, hidden), mask_logits)
+    tokens = logits.argmax(-1) if deterministic else sample_tokens(logits, generator=generator)
+    actions = tokens.cpu().numpy().astype(np.int64)
+    return actions[0] if single else actions
 
 
 def _to_columns(per_step: list[torch.Tensor], response_mask: torch.Tensor) -> torch.Tensor:

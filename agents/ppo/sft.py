@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.ppo.rollout import Sampler, evaluate_sequences
+from agents.ppo.rollout import LogitsProcessor, evaluate_sequences
 
 
 def encode_pairs(tokenizer: Any, records: Sequence[dict], max_prompt_tokens: int, max_new_tokens: int):
@@ -73,7 +73,7 @@ def supervised_warm_start(
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
     rng = np.random.default_rng(seed)
-    sampler = Sampler()
+    sampler = LogitsProcessor()
     losses = []
     model.train()
     for step in range(steps):

@@ -47,16 +47,6 @@ class Task:
         return load_task_data(self.name, split=split)
 
 
-def numeric_tokens(tokenizer: Any) -> np.ndarray:
-    """Token ids whose text is made only of digits, minus signs and spaces (for answer-only arithmetic)."""
-    ids = []
-    for i in range(tokenizer.vocab_size):
-        text = tokenizer.decode([i], skip_special_tokens=True)
-        if text.strip() and all(c.isdigit() or c in " -" for c in text):
-            ids.append(i)
-    return np.asarray(ids, dtype=np.int64)
-
-
 def alphabet_tokens(alphabet: str) -> Callable[[Any], np.ndarray]:
     """``tokenizer -> ids`` of the tokens whose text is non-empty and made only of ``alphabet``'s characters
     (a task's ``allowed_tokens``; special tokens decode to "" and are left out, EOS is added by the env)."""

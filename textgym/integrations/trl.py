@@ -100,7 +100,7 @@ def dataset_and_rewards(
 
     import envs_registry
     from textgym.envs.core import CONFIG_ARGS, resolve_config
-    from textgym.rewards.combine import CombinedReward
+    from textgym.rewards.scoring import CombinedReward
     from textgym.rewards.registry import reward_name
 
     try:

@@ -28,17 +28,17 @@ Plugins add more through the ``textgym.rewards`` entry-point group.
 """
 
 from textgym.rewards.base import (
-    Reward,
     RewardError,
     RewardFunction,
     RewardInputError,
     RewardState,
     RewardWarning,
 )
-from textgym.rewards.calling import ConversationalReward, check_reward_inputs, conversational
-from textgym.rewards.registry import list_rewards, load_entry_points, make, register, reward_name
-from textgym.rewards.scoring import check_fallback, score
-from textgym.rewards.combine import CombinedReward, combine
+from textgym.rewards.per_sample import Reward
+from textgym.rewards.registry import list_rewards, load_entry_points, register, reward_name
+from textgym.rewards.scoring import CombinedReward, check_fallback
+from textgym.rewards.factory import check_reward_inputs, combine, make, score
+from textgym.rewards.conversational import ConversationalReward, conversational
 from textgym.rewards.builtin import (
     FormatOrLengthReward,
     FormatReward,

@@ -1,4 +1,5 @@
-"""The reward protocol, its errors, the ``trainer_state`` rewards receive, and the ``Reward`` base class.
+"""The reward protocol, its errors, the ``trainer_state`` rewards receive, and the helpers every part of
+``textgym.rewards`` shares (the bottom of the package: it imports none of the others).
 
 A reward is any callable called by keyword, as TRL's ``GRPOTrainer`` calls reward functions::
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -113,58 +114,3 @@ def as_text_list(value: Any, field: str, reward: str) -> list[str]:
         f"Reward {reward!r} expects the field {field!r} of each sample to be a string or a list of strings, "
         f"got {type(value).__name__}: {preview(value)}. Fix the {field!r} values of your prompt records."
     )
-
-
-class Reward:
-    """Base class for rewards scored one sample at a time (all the text built-ins).
-
-    Subclasses implement :meth:`score_sample` and declare the per-sample fields they read; ``__call__`` checks
-    the fields once per batch (a missing field is a :class:`RewardInputError` that says which key to add to the
-    prompt records) and loops over the samples.
-
-    Attributes:
-        required_fields: fields every batch must carry (an instance may override it in ``__init__``, e.g. when
-            a constructor option replaces the field).
-        optional_fields: fields passed to :meth:`score_sample` when the batch has them.
-    """
-
-    required_fields: ClassVar[tuple[str, ...]] = ()
-    optional_fields: ClassVar[tuple[str, ...]] = ()
-
-    def score_sample(self, prompt: str, completion: str, **fields: Any) -> float:
-        """Score one completion; ``fields`` holds this sample's value of each declared field."""
-        raise NotImplementedError
-
-    def __call__(self, prompts: list[str], completions: list[str], **fields: Any) -> list[float]:
-        """Score the batch; conversational prompts/completions (message lists, as TRL passes them for a chat
-        dataset) are scored on their text. ``completion_ids``, ``trainer_state`` and undeclared fields are ignored."""
-        prompts, completions = [as_text(p) for p in prompts], [as_text(c) for c in completions]
-        self.check_fields(len(completions), fields)
-        names = [k for k in (*self.required_fields, *self.optional_fields) if k in fields]
-        return [
-            float(self.score_sample(p, c, **{k: fields[k][i] for k in names}))
-            for i, (p, c) in enumerate(zip(prompts, completions))
-        ]
-
-    def check_fields(self, n: int, fields: dict[str, Any]) -> None:
-        """Raise :class:`RewardInputError` when a required field is missing or a field is not aligned with the batch."""
-        from textgym.rewards.registry import reward_name
-
-        for key in self.required_fields:
-            if key not in fields:
-                raise RewardInputError(
-                    f"Reward {reward_name(self)!r} reads the per-sample field {key!r}, but the batch only has "
-                    f"{sorted(fields) or 'no fields'}. Add a {key!r} key to every prompt record "
-                    f"(or use a task whose data has it)."
-                )
-        for key in (*self.required_fields, *self.optional_fields):
-            if key in fields and len(fields[key]) != n:
-                raise RewardInputError(
-                    f"Reward {reward_name(self)!r}: field {key!r} has {len(fields[key])} values for {n} completions; "
-                    f"every field must be a list aligned with `prompts`."
-                )
-
-    def __repr__(self) -> str:
-        shown = {k: v for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_fields")}
-        options = ", ".join(f"{k}={v!r}" for k, v in shown.items())
-        return f"{type(self).__name__}({options})"

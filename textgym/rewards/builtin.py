@@ -9,7 +9,8 @@ import functools
 import re
 from typing import Any
 
-from textgym.rewards.base import Reward, RewardInputError, is_missing, preview
+from textgym.rewards.base import RewardInputError, is_missing, preview
+from textgym.rewards.per_sample import Reward
 from textgym.rewards.registry import register
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -7,7 +7,7 @@ What a reward receives depends on its signature, read once per call with :func:`
 * a function with ``**kwargs`` receives everything (TRL's convention);
 * a function without ``**kwargs`` receives only the inputs it names, so ``def f(completions, answer)`` works;
 * a required parameter that no input provides is a :class:`~textgym.rewards.RewardInputError` naming the
-  parameter and the available fields (at ``make`` time in the envs, see :func:`check_reward_inputs`);
+  parameter and the available fields (at ``make`` time in the envs, see :func:`textgym.rewards.factory.check_reward_inputs`);
 * textgym's older positional convention still works: when a function names neither ``prompts`` nor
   ``completions`` and its first two positional parameters match no input (``lambda p, c, **kw: ...``), they
   receive the prompts and the completions, by position;
@@ -125,7 +125,7 @@ def call_reward(reward: Any, name: str, inputs: dict[str, Any]) -> Any:
     """
     plan = call_plan(reward, inputs)
     if plan.missing or not plan.sees_completions:
-        raise RewardInputError(_missing_message(reward, name, plan, inputs))
+        raise RewardInputError(missing_input_message(reward, name, plan, inputs))
     args = [_input(inputs, k) for k in plan.positional]
     names = [k for k in inputs if k not in plan.positional] if plan.keywords is None else plan.keywords
     kwargs = {k: _input(inputs, k) for k in names}
@@ -136,57 +136,6 @@ def _input(inputs: dict[str, Any], key: str) -> Any:
     # trainer_state is the caller's state object, shared as TRL shares it (textgym's RewardState is frozen);
     # copying a TRL TrainerState would copy its whole log history on every call.
     return inputs[key] if key == "trainer_state" else fresh_copy(inputs[key])
-
-
-def check_reward_inputs(reward: Any, field_names: Sequence[str], source: str = "the prompt records") -> None:
-    """Fail early (at ``gym.make``) when the records cannot feed ``reward``.
-
-    Args:
-        reward: a reward built by :func:`textgym.rewards.make` (a combination is checked component by component).
-        field_names: the record keys that reach the reward (every key except ``prompt`` and ``completion``).
-        source: where the records come from, for the message.
-
-    Raises:
-        RewardInputError: a record field collides with a standard input (``prompts``, ``completions``,
-            ``completion_ids``, ``trainer_state``); a reward parameter without a default that no field provides;
-            a built-in's required field that the records lack; a reward that never receives the completions.
-    """
-    clashes = [k for k in field_names if k in STANDARD_INPUTS]
-    if clashes:
-        raise RewardInputError(
-            f"{source} have a field named {clashes[0]!r}, which collides with an input textgym passes every reward "
-            f"by keyword ({', '.join(STANDARD_INPUTS)}). Rename that key in the records (e.g. "
-            f"{clashes[0] + '_field'!r}) and read it under its new name in the reward."
-        )
-    available = (*STANDARD_INPUTS, *field_names)
-    for name, part in iter_components(reward):
-        required = getattr(part, "required_fields", None)
-        if isinstance(required, (tuple, list)):  # a textgym Reward: it declares the fields it reads
-            lacking = [k for k in required if k not in field_names]
-            if lacking:
-                raise RewardInputError(
-                    f"Reward {name!r} reads the per-sample field {lacking[0]!r}, but {source} only have the keys "
-                    f"{sorted(['prompt', *field_names])}. Add a {lacking[0]!r} key to every record (or use a task "
-                    f"whose data has it)."
-                )
-            continue
-        plan = call_plan(part, available)
-        if plan.missing or not plan.sees_completions:
-            inputs = dict.fromkeys(available)
-            raise RewardInputError(_missing_message(part, name, plan, inputs, source=source))
-
-
-def iter_components(reward: Any) -> list[tuple[str, Any]]:
-    """``[(name, reward)]``: the leaves of a (nested) combination, or ``[(name, reward)]`` for a single reward."""
-    from textgym.rewards.combine import CombinedReward
-    from textgym.rewards.registry import reward_name
-
-    if isinstance(reward, CombinedReward):
-        return [leaf for _, part in reward.named_rewards for leaf in iter_components(part)]
-    inner = getattr(reward, "textgym_inner_reward", None)  # a wrapper (conversational): check what it calls
-    if inner is not None:
-        return iter_components(inner)
-    return [(reward_name(reward), reward)]
 
 
 def fresh_copy(value: Any) -> Any:
@@ -223,7 +172,7 @@ def run_awaitables(awaitables: Sequence[Any]) -> list[Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def _missing_message(reward: Any, name: str, plan: CallPlan, inputs: dict[str, Any], source: str = "the batch") -> str:
+def missing_input_message(reward: Any, name: str, plan: CallPlan, inputs: dict[str, Any], source: str = "the batch") -> str:
     fields = sorted(k for k in inputs if k not in STANDARD_INPUTS)
     signature = _signature(reward)
     shown = f"{name.split('.')[-1]}{signature}" if signature is not None else name
@@ -269,51 +218,3 @@ def _signature(obj: Any) -> inspect.Signature | None:
         return inspect.signature(obj)
     except (TypeError, ValueError):  # some builtins and C callables have none
         return None
-
-
-class ConversationalReward:
-    """Wraps a reward written for chat data: it receives prompts and completions as message lists.
-
-    textgym's envs generate plain text; TRL passes a chat dataset's prompts as ``[{"role": "user", "content": ...}]``
-    lists and its completions as ``[{"role": "assistant", "content": ...}]``. This wrapper gives a reward written
-    for the latter exactly that shape: each text prompt becomes ``[{"role": "user", "content": prompt}]`` (a prompt
-    that already is a message list is kept) and each completion ``[{"role": "assistant", "content": text}]``.
-    Everything else (``completion_ids``, ``trainer_state``, the record fields) passes through unchanged. Build it
-    with :func:`conversational`.
-
-    Attributes:
-        textgym_inner_reward: the wrapped reward (checked against the records in its place).
-    """
-
-    def __init__(self, reward: Any, name: str):
-        self.textgym_inner_reward = reward
-        self._textgym_reward_name = name
-
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **inputs: Any) -> Any:
-        from textgym.rewards.base import is_conversation
-
-        chat = {
-            "prompts": [p if is_conversation(p) else [{"role": "user", "content": p}] for p in prompts],
-            "completions": [c if is_conversation(c) else [{"role": "assistant", "content": c}] for c in completions],
-            **inputs,
-        }
-        return call_reward(self.textgym_inner_reward, self._textgym_reward_name, chat)
-
-    def __repr__(self) -> str:
-        return f"conversational({self.textgym_inner_reward!r})"
-
-
-def conversational(reward: Any) -> ConversationalReward:
-    """``reward`` (anything :func:`textgym.rewards.make` accepts) fed chat-shaped prompts and completions.
-
-    Example::
-
-        def polite(completions, **kwargs):  # TRL's conversational shape
-            return [float("please" in c[0]["content"]) for c in completions]
-
-        env = gym.make("textgym/Dialogue-v0", reward=textgym.rewards.conversational(polite))
-    """
-    from textgym.rewards.registry import make, reward_name
-
-    made = make(reward)
-    return ConversationalReward(made, reward_name(made))

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from textgym.rewards.base import Reward, as_text
+from textgym.rewards.base import as_text
+from textgym.rewards.per_sample import Reward
 from textgym.rewards.registry import register
 
 _POSITIVE_NAMES = ("positive", "pos")

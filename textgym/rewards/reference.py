@@ -12,7 +12,8 @@ import re
 import string
 from typing import Any
 
-from textgym.rewards.base import Reward, RewardInputError, as_text_list, preview
+from textgym.rewards.base import RewardInputError, as_text_list, preview
+from textgym.rewards.per_sample import Reward
 from textgym.rewards.registry import register
 
 

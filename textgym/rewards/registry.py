@@ -1,4 +1,5 @@
-"""Reward registry: names -> reward callables or factory classes, ``make``, and entry-point discovery.
+"""Reward registry: names -> reward callables or factory classes, their names, and entry-point discovery
+(:func:`textgym.rewards.make` builds rewards from them: ``textgym/rewards/factory.py``).
 
 Third-party packages add rewards without any import on the user's side by declaring an entry point::
 
@@ -6,7 +7,7 @@ Third-party packages add rewards without any import on the user's side by declar
     [project.entry-points."textgym.rewards"]
     toxicity = "my_plugin.rewards:ToxicityReward"
 
-The group is read once, on the first :func:`make` or :func:`list_rewards`.
+The group is read once, on the first ``make`` or :func:`list_rewards`.
 """
 
 from __future__ import annotations
@@ -69,45 +70,6 @@ def list_rewards() -> list[str]:
     """Every registered reward name (built-ins, user registrations and installed plugins), sorted."""
     load_entry_points()
     return sorted(_REGISTRY)
-
-
-def make(spec: Any, **kwargs: Any) -> RewardFunction:
-    """Build a reward from a spec.
-
-    Args:
-        spec: one of
-            * a registered name: a factory class is instantiated with ``kwargs``; a function gets ``kwargs``
-              bound with :func:`functools.partial`;
-            * a reward callable (``def f(completions, **kwargs)``, TRL's shape): returned as is (no ``kwargs``);
-              a class is instantiated with ``kwargs``;
-            * ``{reward: weight}`` or a list of ``(reward, weight)`` pairs: a :class:`CombinedReward` (see
-              :func:`textgym.rewards.combine`).
-        **kwargs: options for a registered reward, e.g. ``make("rouge", rouge_type="rouge1")``.
-
-    Raises:
-        ValueError: unknown name (the message lists close matches and every registered name).
-        TypeError: options the reward does not accept, or a spec of the wrong type.
-    """
-    from textgym.rewards.combine import CombinedReward, combine
-
-    if isinstance(spec, CombinedReward):
-        _no_kwargs(spec, kwargs)
-        return spec
-    if isinstance(spec, str):
-        return _build(spec, _lookup(spec), kwargs)
-    if isinstance(spec, type):
-        return _build(reward_name(spec), spec, kwargs)
-    if isinstance(spec, (dict, list, tuple)):
-        _no_kwargs(spec, kwargs)
-        return combine(spec)
-    if callable(spec):
-        _no_kwargs(spec, kwargs)
-        _check_reward_signature(spec, reward_name(spec))
-        return spec
-    raise TypeError(
-        f"Cannot make a reward from {type(spec).__name__} {spec!r}: pass a registered name (one of "
-        f"{', '.join(list_rewards())}), a callable reward(completions, **kwargs), or {{reward: weight}}."
-    )
 
 
 def reward_name(reward: Any) -> str:
@@ -182,7 +144,7 @@ def load_entry_points(force: bool = False) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def _lookup(name: str) -> Any:
+def lookup(name: str) -> Any:
     load_entry_points()
     if name in _REGISTRY:
         return _REGISTRY[name]
@@ -195,7 +157,7 @@ def _lookup(name: str) -> Any:
     )
 
 
-def _build(name: str, factory: Any, kwargs: dict[str, Any]) -> RewardFunction:
+def build(name: str, factory: Any, kwargs: dict[str, Any]) -> RewardFunction:
     """Instantiate a factory class (or bind a function's options) with errors that name the accepted parameters."""
     if isinstance(factory, type):
         signature = _signature(factory)
@@ -204,15 +166,15 @@ def _build(name: str, factory: Any, kwargs: dict[str, Any]) -> RewardFunction:
                 signature.bind(**kwargs)
             except TypeError as e:
                 raise TypeError(
-                    f"Reward {name!r} ({factory.__qualname__}) cannot take {_fmt_kwargs(kwargs)}: {e}. "
+                    f"Reward {name!r} ({factory.__qualname__}) cannot take {format_kwargs(kwargs)}: {e}. "
                     f"Accepted parameters: {_fmt_params(signature)}."
                 ) from None
         reward = factory(**kwargs)
-        _check_reward_signature(reward, name)
+        check_reward_signature(reward, name)
         _tag(reward, name)
         return reward
     if not kwargs:
-        _check_reward_signature(factory, name)
+        check_reward_signature(factory, name)
         return factory
     signature = _signature(factory)
     if signature is not None:
@@ -230,7 +192,7 @@ def _build(name: str, factory: Any, kwargs: dict[str, Any]) -> RewardFunction:
     return bound
 
 
-def _check_reward_signature(reward: Any, name: str) -> None:
+def check_reward_signature(reward: Any, name: str) -> None:
     """Fail at construction, not mid-training, when a callable can never receive the completions.
 
     Parameters named after record fields (``answer``) are checked against the records later, when an env is built
@@ -264,16 +226,7 @@ def _tag(obj: Any, name: str) -> None:
         pass
 
 
-def _no_kwargs(spec: Any, kwargs: dict[str, Any]) -> None:
-    if kwargs:
-        raise TypeError(
-            f"Options {_fmt_kwargs(kwargs)} only apply to a registered reward name or a factory class, not to "
-            f"{type(spec).__name__} {spec!r}. Configure the reward before passing it (e.g. "
-            f"make('rouge', rouge_type='rouge1')), or use functools.partial."
-        )
-
-
-def _fmt_kwargs(kwargs: dict[str, Any]) -> str:
+def format_kwargs(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 

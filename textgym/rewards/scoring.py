@@ -28,6 +28,58 @@ class _BatchProblem(Exception):
     """The whole result is unusable (wrong type, wrong length)."""
 
 
+_TRL_EXTRAS = ("log_extra", "log_metric")
+
+
+class CombinedReward:
+    """``sum_i weight_i * reward_i(prompts=..., completions=..., **fields)``; build it with :func:`combine`.
+
+    A component that returns ``None`` for a sample (TRL's "not applicable") is left out of that sample's sum, as
+    TRL's ``GRPOTrainer`` does; a sample for which every component returns None has no score (see
+    :func:`textgym.rewards.score`). Async components of one batch run concurrently.
+
+    Attributes:
+        named_rewards: ``[(name, reward)]`` in the order given; names are unique (a repeated name gets ``#2``...).
+        weights: the weight of each component, aligned with ``named_rewards``.
+    """
+
+    def __init__(self, named_rewards: list[tuple[str, Any]], weights: list[float]):
+        self.named_rewards = named_rewards
+        self.weights = weights
+
+    @property
+    def names(self) -> list[str]:
+        """The component names, the keys of :meth:`components`."""
+        return [name for name, _ in self.named_rewards]
+
+    def components(self, prompts: Sequence[Any], completions: Sequence[Any], **fields: Any) -> dict[str, np.ndarray]:
+        """Each component's raw (unweighted) float64 scores, keyed by component name; each reward is called once.
+
+        Every component's result is validated like :func:`textgym.rewards.score` does (a
+        :class:`~textgym.rewards.RewardError` names the failing component); NaN marks a None (not applicable).
+        """
+        return self._score(prompts, completions, fields)[1]
+
+    def __call__(
+        self, prompts: Sequence[Any] = (), completions: Sequence[Any] = (), **fields: Any
+    ) -> np.ndarray:
+        """The weighted sum of the components, float64 of shape ``[len(completions)]``.
+
+        Takes TRL's keyword call too (``completion_ids`` and ``trainer_state`` are passed on to the components;
+        TRL's ``log_extra``/``log_metric`` callbacks are not).
+        """
+        return self._score(prompts, completions, fields)[0]
+
+    def _score(self, prompts: Sequence[Any], completions: Sequence[Any], fields: dict[str, Any]):
+        fields = {k: v for k, v in fields.items() if k not in _TRL_EXTRAS}
+        completion_ids = fields.pop("completion_ids", None)
+        trainer_state = fields.pop("trainer_state", None)
+        return score(self, prompts, completions, fields, completion_ids=completion_ids, trainer_state=trainer_state)
+
+    def __repr__(self) -> str:
+        return "CombinedReward(" + " + ".join(f"{w:g} * {n}" for n, w in zip(self.names, self.weights)) + ")"
+
+
 def score(
     reward: Any,
     prompts: Sequence[Any],
@@ -71,11 +123,6 @@ def score(
         RewardError: the reward raised (the original exception is chained) or returned invalid values.
         ValueError: ``prompts``, ``completions`` and ``fields`` are not aligned, or a bad ``fallback``.
     """
-    from textgym.rewards.combine import CombinedReward
-    from textgym.rewards.registry import make
-
-    if isinstance(reward, (str, dict, list, tuple)):
-        reward = make(reward)
     prompts, completions = list(prompts), list(completions)
     fields = dict(fields or {})
     _check_batch(prompts, completions, fields)

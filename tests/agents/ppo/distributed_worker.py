@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root
 
 from agents.ppo import TokenPPO  # noqa: E402
-from agents.ppo import io as ppo_io  # noqa: E402
+from agents.ppo import export as ppo_export  # noqa: E402
 from agents.ppo.rollout import Episodes, generate_episodes  # noqa: E402
 from tests.agents.ppo.conftest import ToyVectorEnv, tiny_model  # noqa: E402
 
@@ -62,8 +62,7 @@ def rows_of(ep: Episodes, rows: slice) -> Episodes:
 
 
 def update(algo: TokenPPO, ep: Episodes, prompts: np.ndarray) -> dict:
-    algo._rollout_prompts = prompts
-    algo.buffer = algo._score(ep)
+    algo.rollout = algo.prepare_rollout(ep, prompts)
     metrics = algo.train()
     state = {k: v.detach().full_tensor() if hasattr(v, "full_tensor") else v.detach()
              for k, v in algo.policy.state_dict().items()}
@@ -108,19 +107,19 @@ def main(out_dir: Path) -> None:
     run_dir = out_dir / "run"
     algo = TokenPPO(tiny_model(), ToyVectorEnv(num_envs=4), batch_size=4, n_epochs=1, seed=0, device="cpu")
     writes = out_dir / f"writes-rank{rank}.txt"
-    original_write = ppo_io.save
+    original_write = ppo_export.save_export
 
-    def counting_write(a, path):  # records which rank actually writes a checkpoint
+    def counting_write(path, *args, **kwargs):  # records which rank actually writes a checkpoint
         with open(writes, "a") as f:
             f.write(f"{path}\n")
-        original_write(a, path)
+        original_write(path, *args, **kwargs)
 
-    ppo_io.save = counting_write
+    ppo_export.save_export = counting_write
     try:
         algo.learn(3 * 8 * ToyVectorEnv.T, callback=CheckpointCallback(run_dir, every=1))
         save_checkpoint(algo, run_dir)
     finally:
-        ppo_io.save = original_write
+        ppo_export.save_export = original_write
     responses = [torch.zeros_like(algo.buffer.response_ids) for _ in range(world)]
     dist.all_gather(responses, algo.buffer.response_ids.contiguous())
     halves = algo.buffer.response_ids.split(4)

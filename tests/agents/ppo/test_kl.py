@@ -30,7 +30,7 @@ def test_unknown_estimator():
 
 
 def test_adaptive_controller_follows_rl4lms_rule():
-    ctl = AdaptiveKLController(0.1, target_kl=0.5)
+    ctl = AdaptiveKLController(0.1, kl_target=0.5)
     assert ctl.update(0.55) == pytest.approx(0.1 * (1 + 0.1 * 0.1))  # error 0.1, inside the clip
     before = ctl.value
     assert ctl.update(100.0) == pytest.approx(before * 1.02)  # error clipped at +0.2

@@ -8,7 +8,7 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode
 
-import agents.ppo.token_ppo as token_ppo_module
+import agents.ppo.update as update_module  # the module whose loss the tests replace
 from agents.ppo.nonfinite import NonFiniteError, NonFiniteGuard, NonFiniteWarning, nonfinite_rows
 from tests.agents.ppo.conftest import ToyVectorEnv, count_target
 from tests.agents.ppo.test_checkpoint import make
@@ -71,14 +71,14 @@ def test_a_run_of_nonfinite_updates_stops_with_a_clear_error():
 
 def test_nonfinite_loss_skips_the_step_and_names_the_quantity(monkeypatch):
     calls = {"n": 0}
-    original = token_ppo_module.clipped_policy_loss
+    original = update_module.clipped_policy_loss
 
     def nan_once(*args, **kwargs):
         loss, stats = original(*args, **kwargs)
         calls["n"] += 1
         return (loss * float("nan"), stats) if calls["n"] == 1 else (loss, stats)
 
-    monkeypatch.setattr(token_ppo_module, "clipped_policy_loss", nan_once)
+    monkeypatch.setattr(update_module, "clipped_policy_loss", nan_once)
     algo = make()
     algo.collect_rollout()
     before = weights(algo)

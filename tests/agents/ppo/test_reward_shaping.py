@@ -14,6 +14,7 @@ import torch
 
 from agents.ppo import TokenPPO
 from agents.ppo.buffer import SequenceRolloutBuffer
+from agents.ppo.scoring import rewards_and_advantages
 from tests.agents.ppo.conftest import ToyVectorEnv, tiny_model
 
 BETA, EOS_PENALTY = 0.1, 0.2
@@ -41,16 +42,14 @@ def algo(**kwargs) -> TokenPPO:
 
 
 def test_token_rewards_put_task_reward_and_eos_penalty_on_the_last_generated_token():
-    buf = episodes()
-    algo(gamma=1.0, gae_lambda=0.5)._compute_advantages(buf)
+    buf, _ = rewards_and_advantages(episodes(), BETA, algo(gamma=1.0, gae_lambda=0.5).config)
     # k1 KL per token: A [0.5, 0, -] ; B [-1.0, 0, -0.2].  r_t = env reward - beta * KL (- penalty at B's end).
     expected = torch.tensor([[-0.05, 1.0, 0.0], [0.1, 0.0, 0.5 + 0.02 - EOS_PENALTY]])
     torch.testing.assert_close(buf.token_rewards, expected)
 
 
 def test_gae_on_a_two_token_episode_matches_the_hand_computation():
-    buf = episodes()
-    algo(gamma=1.0, gae_lambda=0.5)._compute_advantages(buf)
+    buf, _ = rewards_and_advantages(episodes(), BETA, algo(gamma=1.0, gae_lambda=0.5).config)
     # A: delta_1 = 1.0 + 0 - 0.6 = 0.4            -> A_1 = 0.4 (nothing after the EOS)
     #    delta_0 = -0.05 + 0.6 - 0.4 = 0.15      -> A_0 = 0.15 + 0.5 * 0.4 = 0.35
     # B: delta_2 = 0.32 + 0 - 0.1 = 0.22          -> A_2 = 0.22
@@ -62,8 +61,7 @@ def test_gae_on_a_two_token_episode_matches_the_hand_computation():
 
 
 def test_rloo_gives_every_token_its_sequence_advantage():
-    buf = episodes()
-    algo(baseline="rloo", group_size=2)._compute_advantages(buf)
+    buf, _ = rewards_and_advantages(episodes(), BETA, algo(baseline="rloo", group_size=2).config)
     # Sequence returns (shaped rewards summed): A = 0.95, B = 0.42; leave-one-out with G = 2: A - B and B - A.
     expected = torch.tensor([[0.53, 0.53, 0.0], [-0.53, -0.53, -0.53]])
     torch.testing.assert_close(buf.advantages, expected)
@@ -75,8 +73,8 @@ def test_padding_carries_no_reward_and_no_kl(estimator):
     buf = episodes()
     buf.old_logp[0, 2], buf.ref_logp[0, 2] = -3.0, -0.1  # garbage in the padded column must not leak
     ppo = algo(kl_estimator=estimator)
-    ppo._compute_advantages(buf)
+    buf, rollout_kl = rewards_and_advantages(buf, ppo.kl_controller.value, ppo.config)
     assert buf.token_rewards[0, 2] == 0 and buf.advantages[0, 2] == 0
     per_sequence = torch.tensor([0.5, -1.2]) if estimator == "k1" else None
     if per_sequence is not None:
-        assert ppo.last_rollout_kl == pytest.approx(float(per_sequence.mean()))
+        assert rollout_kl == pytest.approx(float(per_sequence.mean()))

@@ -1,5 +1,6 @@
-"""Turning ``TokenPPO``'s ``policy`` / ``env`` / ``device`` arguments into objects and checking its hyperparameters,
-with errors that name the fix."""
+"""Building what ``TokenPPO`` runs on from its ``policy`` / ``env`` / ``device`` arguments (the vector env, the
+model, the device, the allowed-token mask), with errors that name the fix. Its hyperparameters are checked by
+``agents.ppo.config.TokenPPOConfig``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.ppo.kl import KL_ESTIMATORS
-
-BASELINES = ("gae", "grpo", "rloo")
-OLD_LOGPROBS = ("auto", "rollout", "recompute")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -105,17 +102,6 @@ def make_policy(policy: Any, env: Any, policy_kwargs: dict | None, seed: int | N
     return model
 
 
-def disable_dropout(model: nn.Module) -> None:
-    """Zero every dropout: with dropout the log-probs of unchanged weights differ between the rollout and
-    the update, so the PPO ratio would start away from 1 (TRL does the same)."""
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
-        for attr in ("attention_dropout", "dropout", "attn_dropout_p"):
-            if isinstance(getattr(module, attr, None), float):
-                setattr(module, attr, 0.0)
-
-
 def enable_gradient_checkpointing(model: nn.Module) -> None:
     """Turn on the transformer's gradient checkpointing (recompute activations in backward)."""
     from transformers import PreTrainedModel
@@ -142,28 +128,3 @@ def allowed_tokens(env: Any, model_vocab: int, device: torch.device) -> torch.Te
     else:
         allowed[:num_actions] = True
     return None if bool(allowed.all()) else allowed.to(device)
-
-
-def check_hyperparams(h: dict) -> None:
-    """Every numeric and choice hyperparameter of ``TokenPPO``, with an error that names the bad value."""
-    def positive(name, integer=False):
-        v = h[name]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or (integer and int(v) != v):
-            raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {v!r}.")
-
-    for name in ("n_epochs", "batch_size", "gradient_accumulation_steps", "group_size", "num_envs", "logprob_chunk_size"):
-        positive(name, integer=True)
-    for name in ("learning_rate", "clip_range", "max_grad_norm", "temperature"):
-        positive(name)
-    if h["old_logprobs"] not in OLD_LOGPROBS:
-        raise ValueError(f"old_logprobs must be one of {OLD_LOGPROBS}, got {h['old_logprobs']!r}.")
-    if h["baseline"] not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {h['baseline']!r}.")
-    if h["baseline"] != "gae" and h["group_size"] < 2:
-        raise ValueError(f"baseline={h['baseline']!r} compares completions of the same prompt: set group_size >= 2.")
-    if h["kl_estimator"] not in KL_ESTIMATORS:
-        raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {h['kl_estimator']!r}.")
-    if not 0.0 <= h["gamma"] <= 1.0 or not 0.0 <= h["gae_lambda"] <= 1.0:
-        raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {h['gamma']!r} and {h['gae_lambda']!r}.")
-    if h["target_kl"] is not None and h["target_kl"] <= 0:
-        raise ValueError(f"target_kl (early stop) must be > 0 or None, got {h['target_kl']!r}.")

@@ -1,0 +1,75 @@
+"""TokenPPOConfig: the one declaration of TokenPPO's hyperparameters (agents/ppo/config.py)."""
+
+import dataclasses
+import inspect
+import json
+
+import pytest
+
+from agents.ppo import TokenPPO
+from agents.ppo.config import TokenPPOConfig, check_ppo_section
+from tests.agents.ppo.conftest import ToyVectorEnv, tiny_model
+from textgym.config import ConfigError
+
+
+def test_keywords_and_a_config_object_build_the_same_run():
+    by_keywords = TokenPPO(tiny_model(), ToyVectorEnv(), learning_rate=3e-4, batch_size=4, seed=0, device="cpu")
+    by_config = TokenPPO(tiny_model(), ToyVectorEnv(), config=TokenPPOConfig(learning_rate=3e-4, batch_size=4, seed=0),
+                         device="cpu")
+    assert by_keywords.config == by_config.config and by_keywords.hyperparams == by_config.hyperparams
+    assert by_config.learning_rate == 3e-4 and by_config.batch_size == 4  # the fields read as attributes
+    # Keywords given with config= replace its fields; the config object itself is left as it was.
+    base = TokenPPOConfig(learning_rate=3e-4)
+    changed = TokenPPO(tiny_model(), ToyVectorEnv(), config=base, n_epochs=2, device="cpu")
+    assert changed.config.n_epochs == 2 and changed.config.learning_rate == 3e-4 and base.n_epochs == 4
+
+
+def test_the_signature_and_the_saved_json_come_from_the_dataclass():
+    params = inspect.signature(TokenPPO).parameters
+    fields = {f.name: f.default for f in dataclasses.fields(TokenPPOConfig)}
+    assert {name: params[name].default for name in fields} == fields
+    assert list(params)[:3] == ["policy", "env", "learning_rate"] and {"device", "distributed", "fsdp"} <= set(params)
+    assert list(TokenPPOConfig().to_dict()) == list(fields)
+    json.dumps(TokenPPOConfig().to_dict())  # JSON as it is
+
+
+def test_validation_names_the_value_and_unknown_arguments_are_type_errors():
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        TokenPPOConfig(baseline="rloo")
+    with pytest.raises(ValueError, match="kl_estimator must be one of"):
+        TokenPPOConfig(kl_estimator="k2")
+    with pytest.raises(ValueError, match="n_epochs must be a positive integer"):
+        TokenPPOConfig().replace(n_epochs=0)
+    with pytest.raises(TypeError, match="learning_rat"):
+        TokenPPO(tiny_model(), ToyVectorEnv(), learning_rat=1.0)
+    with pytest.raises(TypeError, match="TokenPPOConfig"):
+        TokenPPO(tiny_model(), ToyVectorEnv(), config={"learning_rate": 1.0})
+    with pytest.raises(TypeError, match="unknown hyperparameter.*'nope'"):
+        TokenPPOConfig.from_dict({"nope": 1})
+
+
+def test_a_run_saved_with_fewer_hyperparameters_still_loads(tmp_path):
+    algo = TokenPPO(tiny_model(), ToyVectorEnv(), kl_coef=0.1, seed=0, device="cpu")
+    algo.save(str(tmp_path / "run"))
+    state_file = tmp_path / "run" / "token_ppo.json"
+    state = json.loads(state_file.read_text())
+    # An older textgym saved fewer fields: the missing ones take their defaults.
+    for name in ("old_logprobs", "max_consecutive_nonfinite", "logprob_chunk_size"):
+        del state["hyperparams"][name]
+    state_file.write_text(json.dumps(state))
+    loaded = TokenPPO.load(str(tmp_path / "run"), env=ToyVectorEnv(), device="cpu")
+    assert loaded.config.kl_coef == 0.1 and loaded.config.old_logprobs == TokenPPOConfig().old_logprobs
+
+
+def test_the_cli_ppo_section_is_checked_with_the_same_rules():
+    assert check_ppo_section({"learning_rate": 1, "fsdp": False}, seed=0, num_envs=8).learning_rate == 1
+    with pytest.raises(ConfigError, match="Did you mean 'learning_rate'"):
+        check_ppo_section({"learning_rat": 1e-4}, seed=0, num_envs=8)
+    with pytest.raises(ConfigError, match="ppo.n_epochs must be a int"):
+        check_ppo_section({"n_epochs": "four"}, seed=0, num_envs=8)
+    with pytest.raises(ConfigError, match="Unknown config key 'seed'"):
+        check_ppo_section({"seed": 1}, seed=0, num_envs=8)  # set at the top level
+    with pytest.raises(ConfigError, match="group_size >= 2"):
+        check_ppo_section({"baseline": "grpo"}, seed=0, num_envs=8)
+    with pytest.raises(ConfigError, match="multiple of group_size"):
+        check_ppo_section({"baseline": "grpo", "group_size": 3}, seed=0, num_envs=8)
