@@ -109,17 +109,26 @@ def evaluate_sb3(model: Any, eval_env: Any, episodes: int, reference: Any = None
     env (``agents.commands.make_train_env(config, split="test")``): the project's held-out metrics
     (:func:`agents.commands.evaluate_greedy_and_sampled`: reward, distinct-2, distinct completions, self-BLEU,
     and with ``reference`` perplexity and KL under it), drawn with the policy's own sampling controls."""
-    from types import SimpleNamespace
-
     import torch
 
     from agents.commands import evaluate_greedy_and_sampled
-    from agents.ppo.rollout import Sampler
+    from agents.ppo.rollout import LogitsProcessor
 
     policy = model.policy
-    algo = SimpleNamespace(
-        policy=policy.model,
-        sampler=Sampler(temperature=policy.temperature, top_k=policy.top_k, top_p=policy.top_p),
-        generator=torch.Generator().manual_seed(seed),
-    )
+    algo = _PolicyAgent(policy.model, LogitsProcessor(temperature=policy.temperature, top_k=policy.top_k,
+                                                      top_p=policy.top_p), torch.Generator().manual_seed(seed))
     return evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)
+
+
+class _PolicyAgent:
+    """An SB3 policy's LM as :class:`agents.evaluation.TextAgent`: batches of episodes drawn with the policy's own
+    sampling controls (what the project's evaluations need)."""
+
+    def __init__(self, policy: Any, sampler: Any, generator: Any):
+        self.policy, self.sampler, self.generator = policy, sampler, generator
+
+    def generate(self, env: Any, prompt_indices: Any, deterministic: bool = False) -> Any:
+        from agents.ppo.rollout import generate_episodes
+
+        return generate_episodes(self.policy, env, self.sampler, prompt_indices=prompt_indices,
+                                 generator=self.generator, deterministic=deterministic)
