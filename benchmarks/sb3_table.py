@@ -18,7 +18,6 @@ evaluation draws from its sampler. Rows print in task_table's columns so they ca
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import machine, parser, setup_torch
-from benchmarks.task_table import HEADERS, print_markdown, table_rows
+from benchmarks.task_table import HEADERS, QUICK_OVERRIDES, load_average, print_markdown, table_rows
 
 ALL_TASKS = ("arithmetic", "sentiment")
 
@@ -97,11 +96,10 @@ def main() -> None:
     config_overrides = list(args.config_overrides)
     if args.quick:  # a smoke test of the script, not a measurement
         args.tasks, args.seeds = args.tasks[:1], args.seeds[:1]
-        config_overrides += ["num_envs=8", "total_timesteps=64", "eval_episodes=8", "sft.steps=3", "model_size=tiny"]
+        config_overrides += QUICK_OVERRIDES
         overrides.update(n_envs=2, n_steps=16, batch_size=16, n_epochs=1)
     setup_torch(args.threads)
-    load = os.getloadavg()
-    print(f"## SB3 rows of the task table ({machine()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start)\n")
+    print(f"## SB3 rows of the task table ({machine()}; load average {load_average()} at the start)\n")
     print(f"Tasks {' '.join(args.tasks)}; seeds {' '.join(map(str, args.seeds))}; rl-zoo3 overrides "
           f"{' '.join(args.overrides) or 'none'}; config overrides {' '.join(config_overrides) or 'none'}.\n", flush=True)
     results = []
@@ -118,8 +116,7 @@ def main() -> None:
                 with open(args.json, "w") as f:
                     json.dump(results, f, indent=1)
     print_markdown(table_rows(results))
-    load = os.getloadavg()
-    print(f"\nLoad average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch threads {torch.get_num_threads()}.")
+    print(f"\nLoad average at the end: {load_average()}; torch threads {torch.get_num_threads()}.")
 
 
 __all__ = ["HEADERS", "main", "run_one"]

@@ -45,6 +45,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "grpo": {"baseline": "grpo"},
     "rloo": {"baseline": "rloo"},
 }
+#: config overrides of ``--quick``: a smoke test of a table script, not a measurement
+QUICK_OVERRIDES = ("num_envs=8", "total_timesteps=64", "eval_episodes=8", "sft.steps=3", "model_size=tiny")
 ALL_TASKS = ("arithmetic", "sentiment", "keywords", "format", "qa", "dialogue", "summarize", "translate")
 
 
@@ -184,6 +186,11 @@ HEADERS = ("task", "method", "greedy reward", "sampled reward", "gain (both)", "
            "collapse/drift warnings")
 
 
+def load_average() -> str:
+    """``uptime``'s three load averages: a table's wall times mean something only next to them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def print_markdown(rows: list[list[str]]) -> None:
     print("| " + " | ".join(HEADERS) + " |")
     print("|" + "|".join("---" for _ in HEADERS) + "|")
@@ -204,10 +211,9 @@ def main() -> None:
     overrides = list(args.overrides)
     if args.quick:  # a smoke test of the script, not a measurement
         args.tasks, args.methods, args.seeds = args.tasks[:1], args.methods[:2], args.seeds[:1]
-        overrides += ["num_envs=8", "total_timesteps=64", "eval_episodes=8", "sft.steps=3", "model_size=tiny"]
+        overrides += QUICK_OVERRIDES
     setup_torch(args.threads)
-    load = os.getloadavg()
-    print(f"## Task table ({machine()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start)\n")
+    print(f"## Task table ({machine()}; load average {load_average()} at the start)\n")
     print(f"Tasks {' '.join(args.tasks)}; methods {' '.join(args.methods)}; seeds {' '.join(map(str, args.seeds))}; "
           f"overrides {' '.join(overrides) or 'none'}.\n", flush=True)
     results = []
@@ -224,8 +230,7 @@ def main() -> None:
                     with open(args.json, "w") as f:
                         json.dump(results, f, indent=1)
     print_markdown(table_rows(results))
-    load = os.getloadavg()
-    print(f"\nLoad average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch threads {torch.get_num_threads()}.")
+    print(f"\nLoad average at the end: {load_average()}; torch threads {torch.get_num_threads()}.")
 
 
 if __name__ == "__main__":
