@@ -116,10 +116,11 @@ def _as_phrases(value: Any, field: str, prompt: str) -> list[str]:
 
 
 def mentions_any(text: str, phrases: list[str]) -> bool:
-    """Whether ``text`` contains one of ``phrases`` as whole words, compared by Porter stem ("The first
-    episodes" mentions "first episode", "the batteries" mentions "battery"; "screenplay" does not mention "screen")."""
-    stemmed = " " + " ".join(stem(w) for w in words(text)) + " "
-    return any(" " + " ".join(stem(w) for w in words(p)) + " " in stemmed for p in phrases)
+    """Whether ``text`` contains one of ``phrases`` as whole words, word by word as :func:`same_word` compares
+    them ("The first episodes" mentions "first episode", "the batteries" mentions "battery"; "screenplay" does
+    not mention "screen")."""
+    tokens = words(text)
+    return any(phrase_occurs(tuple(words(p)), tokens) for p in phrases)
 
 
 # Cue phrases per tone, matched case-insensitively on word boundaries ("'" variants included).
@@ -235,7 +236,6 @@ class KeywordsReward(Reward):
     """
 
     required_fields = ("keywords",)
-    SUFFIXES = ("", "s", "es", "d", "ed", "ing")
     LIST_FACTOR = 0.25
 
     def __init__(self, sentence: bool = True):
@@ -252,8 +252,8 @@ class KeywordsReward(Reward):
                 f"record a non-empty `keywords` list."
             )
         tokens = words(completion)
-        coverage = sum(self._occurs(t, tokens) for t in targets) / len(targets)
-        others = sum(1 for tok in tokens if not any(self._same_word(t[0], tok) for t in targets if len(t) == 1))
+        coverage = sum(phrase_occurs(t, tokens) for t in targets) / len(targets)
+        others = sum(1 for tok in tokens if not any(same_word(t[0], tok) for t in targets if len(t) == 1))
         if self.sentence and (others < 2 or self._listed(targets, completion)):
             return coverage * self.LIST_FACTOR
         return coverage
@@ -262,23 +262,25 @@ class KeywordsReward(Reward):
         """Whether two keywords stand side by side with only a comma between them ("dog, ball")."""
         for left, right in zip(completion.split(",")[:-1], completion.split(",")[1:]):
             before, after = words(left), words(right)
-            if before and after and any(self._same_word(t[-1], before[-1]) for t in targets) and any(
-                self._same_word(t[0], after[0]) for t in targets
+            if before and after and any(same_word(t[-1], before[-1]) for t in targets) and any(
+                same_word(t[0], after[0]) for t in targets
             ):
                 return True
         return False
 
-    def _occurs(self, keyword: tuple[str, ...], tokens: list[str]) -> bool:
-        k = len(keyword)
-        return any(
-            all(self._same_word(kw, tok) for kw, tok in zip(keyword, tokens[i : i + k]))
-            for i in range(len(tokens) - k + 1)
-        )
 
-    def _same_word(self, keyword: str, token: str) -> bool:
-        if token in (keyword + suffix for suffix in self.SUFFIXES):
-            return True
-        return stem(token) == stem(keyword)
+_SUFFIXES = ("", "s", "es", "d", "ed", "ing")
+
+
+def same_word(keyword: str, token: str) -> bool:
+    """``token`` is ``keyword`` or an inflection of it: a common suffix ("dogs", "chased") or the same Porter stem."""
+    return token in (keyword + suffix for suffix in _SUFFIXES) or stem(token) == stem(keyword)
+
+
+def phrase_occurs(phrase: tuple[str, ...], tokens: list[str]) -> bool:
+    """Whether the words of ``phrase`` stand consecutively in ``tokens``, each compared by :func:`same_word`."""
+    k = len(phrase)
+    return any(all(same_word(w, t) for w, t in zip(phrase, tokens[i : i + k])) for i in range(len(tokens) - k + 1))
 
 
 @functools.lru_cache(maxsize=1)
