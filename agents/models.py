@@ -18,10 +18,7 @@ file of the same directory, which plain transformers ignores.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
-import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,17 +29,17 @@ import transformers
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from agents.hf_compat import (  # noqa: F401  (re-exported: the public names of agents.models)
+    ModelLoadError, NotSafetensorsError, _T5_FAMILY, _cache_argument_name, _cache_kwarg, _dtype_kwarg, _hidden_size,
+    _load_error, _output_cache, _output_scaling, _ScaledOutputHead, position_ids_from_mask, quiet_hf_progress,
+)
+from agents.model_defaults import (  # noqa: F401  (re-exported: the public names of agents.models)
+    _SIZES, default_model_config, disable_dropout, merge_size, vocabulary_mismatch,
+)
+
 VALUE_HEAD_FILENAME = "value_head.safetensors"
 CRITIC_TRUNK_FILENAME = "critic_trunk.safetensors"
 CRITIC_CHOICES = ("shared", "separate")
-_T5_FAMILY = ("t5", "mt5", "umt5", "longt5")
-
-# Default model sizes: GPT-2 shape, no dropout (dropout makes PPO's ratio noisy: pi_old and pi differ by noise).
-_SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"n_embd": 64, "n_layer": 2, "n_head": 2},  # ~0.4M params at 4k vocab: tests
-    "small": {"n_embd": 256, "n_layer": 4, "n_head": 4},  # ~4.3M params at 4k vocab: the default
-    "medium": {"n_embd": 384, "n_layer": 6, "n_head": 6},  # ~12M params
-}
 
 
 @dataclass
@@ -64,119 +61,6 @@ class ActorCriticOutput:
     past_key_values: Any | None = None
     encoder_hidden_states: Tensor | None = None
 
-
-@contextlib.contextmanager
-def quiet_hf_progress():
-    """Inside the block, transformers draws no progress bars ("Writing model shards", "Loading weights"): a run
-    saves and loads models many times, and its one progress bar is training's. The previous setting is restored."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
-class ModelLoadError(OSError):
-    """A model directory exists but cannot be loaded (corrupt or truncated files, an unknown architecture...);
-    the message names the path, the cause and what to do."""
-
-
-class NotSafetensorsError(ModelLoadError, FileNotFoundError):
-    """A model directory whose weights are not safetensors (e.g. only ``pytorch_model.bin``) while
-    ``use_safetensors=True``; the message says to convert it or pass ``use_safetensors=False``."""
-
-
-def _load_error(path: Path, error: Exception, trust_remote_code: bool, weights: bool = False) -> str:
-    what = "its weights are corrupt or truncated (an interrupted save or copy?), or do not fit its config.json" if weights else (
-        "config.json is not valid JSON or does not describe a known architecture"
-    )
-    hint = ""
-    if not trust_remote_code and "trust_remote_code" in str(error):
-        hint = (
-            " This model ships its own code: pass trust_remote_code=True only if you trust that code (it runs"
-            " on load)."
-        )
-    return (
-        f"Cannot load the model at {str(path)!r}: {what} ({type(error).__name__}: {str(error)[:300]}).{hint} "
-        "Re-save the model with save_pretrained(dir), or point at an intact copy."
-    )
-
-
-def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
-    """Position ids that count only real tokens: ``cumsum(mask) - 1`` clamped at 0.
-
-    Correct for left padding (the first real token gets position 0, as in the unpadded prompt) and for right
-    padding (trailing pads repeat the last position and are masked anyway).
-
-    Args:
-        attention_mask: ``[B, L]`` 0/1 (or bool) mask, 1 on real tokens.
-    """
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-class _ScaledOutputHead(nn.Module):
-    """The output embedding plus the output scaling some models apply around it (T5, Gemma 2, Cohere)."""
-
-    def __init__(self, head: nn.Module, input_scale: float, logit_scale: float, softcap: float | None):
-        super().__init__()
-        self.head, self.input_scale, self.logit_scale, self.softcap = head, input_scale, logit_scale, softcap
-
-    def forward(self, hidden: Tensor) -> Tensor:
-        logits = self.head(hidden * self.input_scale if self.input_scale != 1.0 else hidden)
-        if self.logit_scale != 1.0:
-            logits = logits * self.logit_scale
-        if self.softcap:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
-        return logits
-
-
-def _output_scaling(config: transformers.PretrainedConfig) -> tuple[float, float, float | None]:
-    """(hidden scale before the head, logit scale after it, logit softcap) the model's own forward applies."""
-    input_scale = 1.0
-    if getattr(config, "scale_decoder_outputs", None) or (
-        getattr(config, "model_type", "") in _T5_FAMILY
-        and not hasattr(config, "scale_decoder_outputs")
-        and getattr(config, "tie_word_embeddings", True)
-    ):
-        input_scale = config.d_model**-0.5  # T5 rescales tied decoder outputs before the LM head
-    logit_scale = float(getattr(config, "logit_scale", None) or 1.0)  # Cohere
-    softcap = getattr(config, "final_logit_softcapping", None)  # Gemma 2
-    return input_scale, logit_scale, softcap
-
-
-def _hidden_size(config: transformers.PretrainedConfig) -> int:
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    for name in ("hidden_size", "d_model", "n_embd"):
-        if getattr(text_config, name, None):
-            return int(getattr(text_config, name))
-    raise ValueError(f"Cannot find the hidden size in {type(config).__name__}: expected hidden_size/d_model/n_embd.")
-
-
-@functools.lru_cache(maxsize=None)
-def _cache_argument_name(forward_cls: type) -> str:
-    """transformers >= 5.2x names the KV-cache argument ``cache``; earlier releases ``past_key_values``."""
-    return "cache" if "cache" in inspect.signature(forward_cls.forward).parameters else "past_key_values"
-
-
-def _cache_kwarg(module: nn.Module, cache: Any) -> dict[str, Any]:
-    return {} if cache is None else {_cache_argument_name(type(module)): cache}
-
-
-def _output_cache(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else getattr(output, "past_key_values", None)
-
-
-def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
-    """transformers >= 4.56 names the argument ``dtype``; older releases ``torch_dtype``."""
-    if dtype is None:
-        return {}
-    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 class ActorCriticLM(nn.Module):
@@ -421,55 +305,6 @@ class ActorCriticLM(nn.Module):
         return out[0], (_output_cache(out) if use_cache else None), None
 
 
-def vocabulary_mismatch(model_vocab: int, tokenizer_vocab: int) -> str | None:
-    """Why a model whose vocabulary is much larger than the tokenizer's was probably built for another tokenizer
-    (``None`` when it is not: equal, or padded, as GPT-2's 50257 ids to 50304 or Qwen's to a multiple of 128).
-
-    Padding adds at most a few hundred ids; ten times the ids (a 4096-vocab model, a 400-token tokenizer) means
-    token ids that stand for different text in the model and in the tokenizer.
-    """
-    excess = model_vocab - tokenizer_vocab
-    if excess <= max(512, tokenizer_vocab // 50):
-        return None
-    return (
-        f"The model's vocabulary ({model_vocab} ids) is much larger than the tokenizer's ({tokenizer_vocab}): the "
-        "model was probably built for another tokenizer, so each token id means one text to the model and another "
-        "to the env (only the first ids can be generated; the rest are masked). Build the model for the env's "
-        "tokenizer (build_default_model(tokenizer=env.unwrapped.tokenizer)), or give the env the model's tokenizer "
-        "(gym.make(..., tokenizer=DIR), or `tokenizer:` in a textgym train config)."
-    )
-
-
-def default_model_config(
-    vocab_size: int, pad_token_id: int, eos_token_id: int, bos_token_id: int | None = None, size: str = "small"
-) -> transformers.GPT2Config:
-    """The project's default model: GPT-2 shape, a few million parameters, useful speed on 2 CPU cores.
-
-    Args:
-        vocab_size: number of tokens (the env's ``Discrete`` size).
-        pad_token_id, eos_token_id, bos_token_id: the tokenizer's special ids (``bos`` defaults to ``eos``).
-        size: ``"tiny"`` (~0.4M params at 4k vocab, tests), ``"small"`` (~4.3M, default) or ``"medium"`` (~12M).
-    """
-    if size not in _SIZES:
-        raise ValueError(f"size must be one of {sorted(_SIZES)}, got {size!r}.")
-    if vocab_size <= 0:
-        raise ValueError(f"vocab_size must be positive, got {vocab_size}.")
-    return transformers.GPT2Config(
-        vocab_size=vocab_size,
-        n_positions=1024,
-        **_SIZES[size],
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        # GPT-2's tanh-approximated GELU as torch's one fused kernel (same function to 1e-7); "gelu_new" spells
-        # it as five element-wise ops, ~10% of a decode step at this size.
-        activation_function="gelu_pytorch_tanh",
-        pad_token_id=pad_token_id,
-        eos_token_id=eos_token_id,
-        bos_token_id=eos_token_id if bos_token_id is None else bos_token_id,
-        tie_word_embeddings=True,
-    )
-
 
 def build_default_model(tokenizer: Any = None, size: str = "small", critic: str = "shared", seed: int = 0) -> ActorCriticLM:
     """A freshly initialised default model (:func:`default_model_config`) sized to a tokenizer.
@@ -499,22 +334,6 @@ def build_default_model(tokenizer: Any = None, size: str = "small", critic: str 
         torch.manual_seed(seed)
         return ActorCriticLM.from_config(config, critic=critic)
 
-
-def merge_size(size: str | None, model_config: dict[str, Any] | None) -> dict[str, Any] | None:
-    """``model_config`` with ``size`` put in: ``{"size": s}`` and ``{"model_config": {"size": s}}`` mean the same
-    in ``TokenPPO(policy_kwargs=...)`` and ``TransformerPolicy(policy_kwargs=...)``.
-
-    Raises:
-        ValueError: ``size`` given both ways with different values.
-    """
-    if size is None:
-        return model_config
-    config = dict(model_config or {})
-    if config.get("size", size) != size:
-        raise ValueError(f"policy_kwargs gives the model size twice: size={size!r} and model_config['size']="
-                         f"{config['size']!r}; pass one of them.")
-    config["size"] = size
-    return config
 
 
 def build_model_from_config(model_config: dict[str, Any] | None = None, tokenizer: Any = None, critic: str = "shared",
@@ -553,15 +372,3 @@ def build_model_from_config(model_config: dict[str, Any] | None = None, tokenize
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ActorCriticLM.from_config(hf_config, critic=critic)
-
-
-def disable_dropout(model: nn.Module) -> None:
-    """Zero every dropout: ``nn.Dropout``-like modules and the float rates some attentions apply functionally
-    (T5's ``dropout_rate``, others' ``attention_dropout``...). With dropout the log-probs of unchanged weights
-    differ between the rollout and the update, so the PPO ratio would start away from 1 (TRL does the same)."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            module.p = 0.0
-        for name in ("dropout", "attention_dropout", "dropout_rate", "attn_dropout", "attn_dropout_p"):
-            if isinstance(getattr(module, name, None), float):
-                setattr(module, name, 0.0)

@@ -24,7 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from textgym.tokenizers import DEFAULT_MODEL_PATH, DEFAULT_VOCAB_SIZE, SPM_FILENAME, train_sentencepiece
+from textgym.spm_training import train_sentencepiece
+from textgym.tokenizers import DEFAULT_MODEL_PATH, DEFAULT_VOCAB_SIZE, SPM_FILENAME
 
 
 def lexicon_words() -> list[str]:

@@ -155,7 +155,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> int:
-    from textgym.tokenizers import train_sentencepiece
+    from textgym.spm_training import train_sentencepiece
 
     for path in args.corpus:
         if not Path(path).is_file():

@@ -8,14 +8,13 @@ tokenizer (``to_hf`` / ``save_pretrained``) so that exported models load with ``
 textgym never downloads anything: ``from_pretrained`` takes local paths only. To use a hub tokenizer, save it
 once on a machine with network (``AutoTokenizer.from_pretrained(name).save_pretrained(dir)``) and pass ``dir``.
 
-Special tokens of the default model (and of every model trained with :func:`train_sentencepiece`):
+Special tokens of the default model (and of every model trained with :func:`textgym.spm_training.train_sentencepiece`):
 ``<pad>`` = 0, ``</s>`` (EOS) = 1, ``<s>`` (BOS) = 2, ``<unk>`` = 3. Tokenizers without a pad token (GPT-2,
 Llama) use their EOS id as pad, as ``transformers`` users do; the env's attention mask tells the two apart.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -25,32 +24,13 @@ from typing import Any
 
 import sentencepiece as spm
 
+from textgym.spm_convert import spm_to_hf
+
 SPM_FILENAME = "textgym-spm.model"
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "assets" / SPM_FILENAME
 DEFAULT_VOCAB_SIZE = 4096
 SPECIAL_PIECES = {"pad": "<pad>", "eos": "</s>", "bos": "<s>", "unk": "<unk>"}
 
-# Trainer options for textgym's own models. Identity normalization, no dummy prefix and no whitespace cleanup
-# make decode(encode(text)) == text for every string, and make a completion's tokens the same whether it is
-# encoded alone (" 12") or after its prompt. byte_fallback spells unseen characters as UTF-8 bytes (no <unk>).
-SPM_TRAINER_OPTIONS: dict[str, Any] = {
-    "normalization_rule_name": "identity",
-    "add_dummy_prefix": False,
-    "remove_extra_whitespaces": False,
-    "byte_fallback": True,
-    "character_coverage": 1.0,
-    "split_by_whitespace": True,
-    "pad_id": 0,
-    "eos_id": 1,
-    "bos_id": 2,
-    "unk_id": 3,
-    "pad_piece": SPECIAL_PIECES["pad"],
-    "eos_piece": SPECIAL_PIECES["eos"],
-    "bos_piece": SPECIAL_PIECES["bos"],
-    "unk_piece": SPECIAL_PIECES["unk"],
-    "num_threads": 1,  # single-threaded EM: the same corpus always gives the same model
-    "minloglevel": 2,
-}
 _OFFLINE_HINT = (
     "textgym is offline and never downloads tokenizers. Pass a sentencepiece .model file, a directory holding "
     "one, or a local Hugging Face tokenizer directory; to use a hub tokenizer, run "
@@ -62,7 +42,7 @@ class TextTokenizer:
     """A tokenizer as textgym uses it: plain-text ``encode``/``decode`` plus the special ids.
 
     Build one with :meth:`from_pretrained`, :func:`load_tokenizer`, :func:`default_tokenizer` or
-    :func:`train_sentencepiece`; the constructor is internal.
+    :func:`textgym.spm_training.train_sentencepiece`; the constructor is internal.
 
     Attributes:
         vocab_size: number of ids; every id is in ``[0, vocab_size)`` (the env's ``Discrete(vocab_size)``).
@@ -183,7 +163,7 @@ class TextTokenizer:
 
         Args:
             path_or_dir: a sentencepiece ``.model`` file; a directory written by :meth:`save_pretrained` or
-                :func:`train_sentencepiece` (holding ``textgym-spm.model``); a local Hugging Face tokenizer
+                :func:`textgym.spm_training.train_sentencepiece` (holding ``textgym-spm.model``); a local Hugging Face tokenizer
                 directory (``tokenizer_config.json`` / ``tokenizer.json``); or a directory holding one ``.model``.
             **kwargs: passed to ``transformers.AutoTokenizer.from_pretrained`` for HF directories (e.g.
                 ``eos_token="</s>"`` for a tokenizer that lacks one; ``trust_remote_code=True`` to run a tokenizer
@@ -258,7 +238,7 @@ class _SpmBackend:
         ids = {"pad": self.sp.pad_id(), "eos": self.sp.eos_id(), "bos": self.sp.bos_id(), "unk": self.sp.unk_id()}
         if ids["eos"] < 0:
             raise ValueError("This sentencepiece model has no EOS piece, so episodes could never end: retrain it "
-                             "with textgym.tokenizers.train_sentencepiece (or spm's --eos_id).")
+                             "with textgym.spm_training.train_sentencepiece (or spm's --eos_id).")
         self.eos_token_id = ids["eos"]
         self.pad_token_id = ids["pad"] if ids["pad"] >= 0 else ids["eos"]
         self.bos_token_id = ids["bos"] if ids["bos"] >= 0 else None
@@ -323,167 +303,6 @@ class _HfBackend:
     def save(self, directory: Path) -> None:
         self.tok.save_pretrained(str(directory))
 
-
-def spm_to_hf(model_proto: bytes):
-    """Convert a serialized sentencepiece model into an equivalent ``PreTrainedTokenizerFast``.
-
-    Handles Unigram and BPE models, byte fallback, the dummy prefix, whitespace cleanup and precompiled
-    normalization rules, and keeps ids identical (pieces in id order).
-
-    Args:
-        model_proto: the bytes of a ``.model`` file.
-
-    Raises:
-        ValueError: a model type other than Unigram or BPE (char/word models).
-    """
-    from sentencepiece import sentencepiece_model_pb2 as model_pb2
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    proto = model_pb2.ModelProto()
-    proto.ParseFromString(model_proto)
-    trainer, norm = proto.trainer_spec, proto.normalizer_spec
-    # spm never matches control pieces ("</s>") or byte pieces ("<0x41>") against text; a tokenizers Unigram
-    # would, so they get a score no segmentation picks while the text's characters are in the vocabulary (ids
-    # and decoding are unchanged). Known gap: a Unigram model whose vocabulary lacks "<", "/" or ">" still maps
-    # a literal "</s>" in text to the piece; BPE models (the default) convert exactly.
-    unmatchable = (model_pb2.ModelProto.SentencePiece.CONTROL, model_pb2.ModelProto.SentencePiece.BYTE)
-    pieces = [(p.piece, -1e9 if p.type in unmatchable else p.score) for p in proto.pieces]
-    unk_piece = proto.pieces[trainer.unk_id].piece if trainer.unk_id >= 0 else None
-    if trainer.model_type == model_pb2.TrainerSpec.UNIGRAM:
-        model = models.Unigram(pieces, unk_id=trainer.unk_id if trainer.unk_id >= 0 else None,
-                               byte_fallback=trainer.byte_fallback)
-    elif trainer.model_type == model_pb2.TrainerSpec.BPE:
-        vocab = {piece: i for i, (piece, _) in enumerate(pieces)}
-        model = models.BPE(vocab, _bpe_merges(vocab, proto), unk_token=unk_piece, fuse_unk=True,
-                           byte_fallback=trainer.byte_fallback)
-    else:
-        raise ValueError("Only Unigram and BPE sentencepiece models convert to Hugging Face tokenizers; retrain "
-                         "with model_type='unigram' or 'bpe'.")
-    tok = Tokenizer(model)
-
-    steps = []
-    if norm.precompiled_charsmap:
-        steps.append(normalizers.Precompiled(norm.precompiled_charsmap))
-    if norm.remove_extra_whitespaces:
-        steps += [normalizers.Strip(left=True, right=True), normalizers.Replace(Regex(" {2,}"), " ")]
-    if steps:
-        tok.normalizer = normalizers.Sequence(steps)
-    # spm turns spaces into "▁" and (with split_by_whitespace) never lets a piece run across a "▁" boundary:
-    # Metaspace does both; "first" prepends the dummy "▁" to the text once, as add_dummy_prefix does.
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(
-        replacement="▁", prepend_scheme="first" if norm.add_dummy_prefix else "never",
-        split=trainer.split_by_whitespace,
-    )
-    steps = [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
-    if norm.add_dummy_prefix:
-        steps.append(decoders.Strip(content=" ", left=1, right=0))
-    tok.decoder = decoders.Sequence(steps)
-
-    # Control pieces (<pad>, </s>, <s>) are special; user-defined pieces (type 4) match verbatim but are not.
-    tok.add_special_tokens([AddedToken(p.piece, special=True, normalized=False)
-                            for p in proto.pieces if p.type == model_pb2.ModelProto.SentencePiece.CONTROL])
-    tok.add_tokens([AddedToken(p.piece, special=False, normalized=False)
-                    for p in proto.pieces if p.type == model_pb2.ModelProto.SentencePiece.USER_DEFINED])
-
-    def piece(index: int) -> str | None:
-        return proto.pieces[index].piece if index >= 0 else None
-
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token=piece(trainer.unk_id), eos_token=piece(trainer.eos_id),
-        bos_token=piece(trainer.bos_id), pad_token=piece(trainer.pad_id) or piece(trainer.eos_id),
-        clean_up_tokenization_spaces=False,
-        # Text is text: a literal "</s>" in a prompt is spelled out as characters, as sentencepiece does, and
-        # never becomes the EOS id (which would end episodes or let prompts inject control tokens).
-        split_special_tokens=True,
-    )
-
-
-def _bpe_merges(vocab: dict[str, int], proto) -> list[tuple[str, str]]:
-    """BPE merges implied by a sentencepiece BPE vocabulary: every split of a piece into two pieces, ordered by
-    the merged piece's rank (spm adds pieces in merge order) and then by the parts' ranks."""
-    normal = {p.piece for p in proto.pieces if p.type == p.NORMAL}
-    merges = []
-    for merged, rank in vocab.items():
-        if merged not in normal:
-            continue
-        for cut in range(1, len(merged)):
-            left, right = merged[:cut], merged[cut:]
-            if left in vocab and right in vocab:
-                merges.append((rank, vocab[left], vocab[right], left, right))
-    merges.sort()
-    return [(left, right) for _, _, _, left, right in merges]
-
-
-def train_sentencepiece(
-    texts_or_files: Iterable[str | os.PathLike] | str | os.PathLike,
-    output_dir: str | os.PathLike,
-    vocab_size: int = DEFAULT_VOCAB_SIZE,
-    model_type: str = "bpe",
-    seed: int = 0,
-    **trainer_options: Any,
-) -> TextTokenizer:
-    """Train a sentencepiece model with textgym's options and save it to ``output_dir``.
-
-    Args:
-        texts_or_files: the training text: an iterable of strings (each one a training "sentence"; newlines
-            inside are kept) or of files (one sentence per line): ``pathlib.Path`` objects, or strings when every
-            one of them names an existing file; a single path means one file.
-        output_dir: directory (created if missing) that receives ``textgym-spm.model`` and the equivalent
-            Hugging Face files, so both :func:`load_tokenizer` and ``AutoTokenizer.from_pretrained`` load it.
-        vocab_size: number of pieces, including the 4 special pieces and 256 byte pieces.
-        model_type: ``"bpe"`` (the default) or ``"unigram"``. On small, templated corpora like textgym's,
-            unigram's EM prunes common whole words ("▁the" becomes "▁" + "the"): BPE needed 28% fewer tokens
-            for the built-in data at 4,096 pieces.
-        seed: seed of sentencepiece's random generator; with ``num_threads=1`` training is deterministic.
-        **trainer_options: sentencepiece trainer options overriding :data:`SPM_TRAINER_OPTIONS`
-            (e.g. ``character_coverage=0.9995``, ``split_digits=True``).
-
-    Returns:
-        The trained tokenizer.
-
-    Raises:
-        ValueError: an unknown model type, no text, or a vocabulary the text cannot support (the message gives
-            the largest size sentencepiece found possible).
-    """
-    if model_type not in ("unigram", "bpe"):
-        raise ValueError(f"model_type must be 'unigram' or 'bpe', got {model_type!r}.")
-    if isinstance(texts_or_files, (str, os.PathLike)):
-        texts_or_files = [Path(texts_or_files)]
-    items = list(texts_or_files)
-    if not items:
-        raise ValueError("train_sentencepiece() got no text: pass strings or pathlib.Path files.")
-    options = {**SPM_TRAINER_OPTIONS, **trainer_options, "vocab_size": vocab_size, "model_type": model_type}
-    files = [i for i in items if isinstance(i, os.PathLike)]
-    if not files and all(isinstance(i, str) and _names_a_file(i) for i in items):
-        files = [Path(i) for i in items]  # a list of path strings, e.g. from a command line
-    if files:
-        if len(files) != len(items):
-            raise ValueError("Pass either strings (texts) or pathlib.Path objects (files), not a mix.")
-        missing = [str(f) for f in files if not Path(f).is_file()]
-        if missing:
-            raise FileNotFoundError(f"Corpus file(s) not found: {', '.join(missing)}.")
-        options["input"] = [str(f) for f in files]
-    else:
-        bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
-        if bad:
-            raise TypeError(f"Text {bad[0]} is a {type(items[bad[0]]).__name__}; pass strings or pathlib.Path files.")
-        options["sentence_iterator"] = iter(items)
-    writer = io.BytesIO()
-    spm.set_random_generator_seed(seed)
-    try:
-        spm.SentencePieceTrainer.train(model_writer=writer, **options)
-    except RuntimeError as error:
-        reason = str(error).rstrip(".")
-        raise ValueError(f"sentencepiece could not train a {vocab_size}-piece {model_type} model: {reason}. "
-                         "Lower vocab_size to the size it suggests or add more text.") from error
-    tokenizer = TextTokenizer(_SpmBackend(writer.getvalue()), str(output_dir))
-    tokenizer.save_pretrained(output_dir)
-    return tokenizer
-
-
-def _names_a_file(text: str) -> bool:
-    return "\n" not in text and len(text) < 4096 and Path(text).is_file()
 
 
 @lru_cache(maxsize=1)

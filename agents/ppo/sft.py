@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.ppo.buffer import model_inputs
 from agents.ppo.rollout import LogitsProcessor, evaluate_sequences
 
 
@@ -78,14 +79,12 @@ def supervised_warm_start(
     model.train()
     for step in range(steps):
         rows = torch.from_numpy(rng.integers(0, len(records), size=batch_size))
-        # Drop the columns that are padding in every row of the batch (exact: positions come from the mask).
-        t_max = int(response_mask[rows].sum(1).max())
-        first = int(prompt_mask[rows].any(0).nonzero()[0])
-        ids = torch.cat([prompt_ids[rows, first:], response_ids[rows, :t_max]], 1).to(device)
-        mask = torch.cat([prompt_mask[rows, first:], response_mask[rows, :t_max].long()], 1).to(device)
-        r_mask = response_mask[rows, :t_max].to(device)
+        # The update's padding trim: drop the columns that are padding in every row of the batch (exact).
+        batch = model_inputs(prompt_ids, prompt_mask, response_ids, response_mask, rows)
+        r_mask = batch.response_mask.to(device)
         logp, _, _ = evaluate_sequences(
-            model, ids, mask, max_prompt_tokens - first, response_ids[rows, :t_max].to(device), r_mask, sampler
+            model, batch.input_ids.to(device), batch.attention_mask.to(device), batch.prompt_length,
+            batch.response_ids.to(device), r_mask, sampler,
         )
         loss = -(logp.sum() / r_mask.sum())
         optimizer.zero_grad(set_to_none=True)

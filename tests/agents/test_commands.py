@@ -261,7 +261,7 @@ def test_train_into_an_existing_empty_directory_is_fine(tmp_path):
 def small_tokenizer(tmp_path_factory):
     """A 400-token sentencepiece tokenizer trained on the sentiment task's text (not the default one)."""
     from textgym.data import load_task_data
-    from textgym.tokenizers import train_sentencepiece
+    from textgym.spm_training import train_sentencepiece
 
     directory = tmp_path_factory.mktemp("tokenizer")
     train_sentencepiece([r["prompt"] + r["completion"] for r in load_task_data("sentiment")], directory, vocab_size=400)

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from textgym.data import load_task_data
+from textgym.spm_training import train_sentencepiece
 from textgym.tokenizers import (
     DEFAULT_MODEL_PATH,
     SPM_FILENAME,
     TextTokenizer,
     default_tokenizer,
     load_tokenizer,
-    train_sentencepiece,
 )
 
 TEXTS = [
