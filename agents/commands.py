@@ -1,4 +1,4 @@
-"""What the ``textgym train`` command does (the parsers live in :mod:`textgym.cli`; ``sft``, ``eval`` and
+"""What the ``textgym train`` command does (the parsers live in :mod:`agents.cli`; ``sft``, ``eval`` and
 ``generate`` are in :mod:`agents.model_commands`, re-exported here for the CLI).
 
 The main job, ``textgym train``: build or load the policy, warm it up with supervised cross-entropy on the

@@ -86,7 +86,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_finder_sees_a_cycle_and_a_lazy_import():
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     graph = import_graph()
-    assert "agents.commands" in graph["textgym.cli"]  # imported inside a function: still an arrow
+    assert "agents.commands" in graph["agents.cli"]  # imported inside a function: still an arrow
     assert "textgym.rewards.scoring" in graph["textgym.rewards.factory"]  # `from textgym.rewards import scoring`
 
 
@@ -99,3 +99,11 @@ def test_envs_and_rewards_know_nothing_of_agents():
     for name, targets in graph.items():
         if name.startswith(("textgym.envs", "textgym.rewards", "textgym.data", "envs_registry")):
             assert not [t for t in targets if t.startswith("agents")], name
+
+
+def test_nothing_under_textgym_imports_agents():
+    """The trainers build on the suite, never the other way round (the console script is agents/cli.py)."""
+    graph = import_graph()
+    upward = {name: sorted(t for t in targets if t.startswith("agents")) for name, targets in graph.items()
+              if name.startswith("textgym") or name == "envs_registry"}
+    assert {name: targets for name, targets in upward.items() if targets} == {}

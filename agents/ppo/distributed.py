@@ -4,7 +4,7 @@
 
     torchrun --nproc_per_node 4 train.py                       # one node, 4 processes (GPUs)
     torchrun --nnodes 2 --nproc_per_node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 train.py
-    torchrun --nproc_per_node 2 -m textgym.cli train --config arithmetic
+    torchrun --nproc_per_node 2 -m agents.cli train --config arithmetic
 
 What changes under ``torchrun`` (``WORLD_SIZE`` > 1), and why the update is the single-process one:
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from textgym.cli import main
+from agents.cli import main
 
 TINY = ["model_size=tiny", "num_envs=8", "total_timesteps=200", "eval_episodes=8", "sft.steps=3", "sft.batch_size=8",
         "checkpoint_every=1"]

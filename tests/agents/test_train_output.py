@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from textgym.cli import main
+from agents.cli import main
 
 TINY = ["model_size=tiny", "num_envs=8", "total_timesteps=200", "eval_episodes=8", "sft.steps=3", "sft.batch_size=8",
         "checkpoint_every=1"]

@@ -38,7 +38,7 @@ def test_local_hf_model_example_loads_trains_and_exports():
 
 
 def test_evaluate_run_example(tmp_path, monkeypatch):
-    from textgym.cli import main
+    from agents.cli import main
 
     monkeypatch.setenv("TEXTGYM_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"
