@@ -96,12 +96,12 @@ def as_prompt_source(data: Any = None, task: str | None = None) -> PromptSource:
     if isinstance(data, (str, os.PathLike)):
         text = os.fspath(data)
         if isinstance(data, str) and not text.lower().endswith(".jsonl"):
-            from textgym.data import TASKS
+            from textgym.data import DATA_TASKS
 
-            if text.lower() in TASKS:
+            if text.lower() in DATA_TASKS:
                 return _builtin(text)
             if not Path(text).exists():
-                raise ValueError(f"{text!r} is neither a built-in task ({', '.join(TASKS)}) nor an existing "
+                raise ValueError(f"{text!r} is neither a built-in task ({', '.join(DATA_TASKS)}) nor an existing "
                                  ".jsonl file.")
         return PromptSource(_read_jsonl(Path(text)), name=str(text))
     if isinstance(data, Mapping):

@@ -15,11 +15,12 @@ from torch import nn
 
 from agents.ppo.buffer import model_inputs
 from agents.ppo.rollout import LogitsProcessor, evaluate_sequences
+from textgym.envs.core import left_padded_prompt
 
 
 def encode_pairs(tokenizer: Any, records: Sequence[dict], max_prompt_tokens: int, max_new_tokens: int):
-    """Token ids of ``(prompt, completion + EOS)`` pairs in TokenPPO's layout: prompts left-padded to
-    ``max_prompt_tokens`` (their end kept, like the env), completions right-padded to ``max_new_tokens``."""
+    """Token ids of ``(prompt, completion + EOS)`` pairs in TokenPPO's layout: prompts placed as the env places
+    them (:func:`textgym.envs.core.left_padded_prompt`), completions right-padded to ``max_new_tokens``."""
     missing = [i for i, r in enumerate(records) if "completion" not in r]
     if missing:
         raise ValueError(f"Supervised warm start needs a 'completion' field in every record; record {missing[0]} has none.")
@@ -29,9 +30,8 @@ def encode_pairs(tokenizer: Any, records: Sequence[dict], max_prompt_tokens: int
     response_ids = np.full((n, max_new_tokens), pad, dtype=np.int64)
     response_mask = np.zeros_like(response_ids, dtype=bool)
     for i, record in enumerate(records):
-        p = list(tokenizer.encode(record["prompt"]))[-max_prompt_tokens:]
+        prompt_ids[i], prompt_mask[i] = left_padded_prompt(tokenizer.encode(record["prompt"]), max_prompt_tokens, pad)
         c = (list(tokenizer.encode(record["completion"])) + [eos])[:max_new_tokens]
-        prompt_ids[i, max_prompt_tokens - len(p) :], prompt_mask[i, max_prompt_tokens - len(p) :] = p, 1
         response_ids[i, : len(c)], response_mask[i, : len(c)] = c, True
     return tuple(torch.from_numpy(a) for a in (prompt_ids, prompt_mask, response_ids, response_mask))
 

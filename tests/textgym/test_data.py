@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from textgym.data import TASKS, corpus_text, load_task_data
+from textgym.data import DATA_TASKS, corpus_text, load_task_data
 
 FIELDS = {
     "arithmetic": {"answer"},
@@ -23,11 +23,11 @@ FIELDS = {
 
 @pytest.fixture(scope="module")
 def splits():
-    return {task: (load_task_data(task, "train"), load_task_data(task, "test")) for task in TASKS}
+    return {task: (load_task_data(task, "train"), load_task_data(task, "test")) for task in DATA_TASKS}
 
 
 def test_every_task_is_listed():
-    assert set(TASKS) == set(FIELDS)
+    assert set(DATA_TASKS) == set(FIELDS)
 
 
 @pytest.mark.parametrize("task", sorted(FIELDS))
@@ -123,7 +123,7 @@ ENTITY_SETS = {"summarize": _summarize_entities}  # the held-out dimension is a 
 
 
 def test_every_task_holds_out_a_tested_dimension():
-    assert set(HELD_OUT) | set(ENTITY_SETS) == set(TASKS)
+    assert set(HELD_OUT) | set(ENTITY_SETS) == set(DATA_TASKS)
 
 
 @pytest.mark.parametrize("task", sorted(ENTITY_SETS))
@@ -368,7 +368,7 @@ def test_demonstrations_score_in_their_band_under_the_task_reward(task):
 
 def test_corpus_text_is_every_train_record():
     texts = list(corpus_text())
-    assert len(texts) == sum(len(load_task_data(task)) for task in TASKS)
+    assert len(texts) == sum(len(load_task_data(task)) for task in DATA_TASKS)
     assert all(isinstance(t, str) and t for t in texts)
     test_prompts = {r["prompt"] for r in load_task_data("qa", "test")}
     assert not any(t.split("\nAnswer:")[0] + "\nAnswer:" in test_prompts for t in texts if t.startswith("Context:"))

@@ -45,8 +45,8 @@ _MODULES = {
     "dialogue": "dialogue",
     "format": "formats",
 }
-TASKS: tuple[str, ...] = tuple(_MODULES)
-# The multi-turn tasks' data (textgym.envs.multi_turn_tasks). Kept out of TASKS, hence out of corpus_text(): the
+DATA_TASKS: tuple[str, ...] = tuple(_MODULES)
+# The multi-turn tasks' data (textgym.envs.multi_turn_tasks). Kept out of DATA_TASKS, hence out of corpus_text(): the
 # default tokenizer and every warm-start cache key stay those of the single-turn data (its byte fallback encodes
 # the new text; see the modules' docstrings for token counts).
 _MULTI_TURN_MODULES = {
@@ -56,14 +56,14 @@ _MULTI_TURN_MODULES = {
 }
 MULTI_TURN_TASKS: tuple[str, ...] = tuple(_MULTI_TURN_MODULES)
 
-__all__ = ["TASKS", "MULTI_TURN_TASKS", "load_task_data", "corpus_text"]
+__all__ = ["DATA_TASKS", "MULTI_TURN_TASKS", "load_task_data", "corpus_text"]
 
 
 def load_task_data(task: str, split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
     """The built-in records of one task.
 
     Args:
-        task: a name in :data:`TASKS` or :data:`MULTI_TURN_TASKS` (case-insensitive).
+        task: a name in :data:`DATA_TASKS` or :data:`MULTI_TURN_TASKS` (case-insensitive).
         split: ``"train"`` or ``"test"``; disjoint.
         n: number of records; ``None`` for the whole split.
         seed: seed of the shuffle; the same seed returns the same records in the same order.
@@ -91,6 +91,6 @@ def corpus_text(split: str = "train") -> Iterator[str]:
     Args:
         split: ``"train"`` (the default; keeps the test split unseen) or ``"test"``.
     """
-    for task in TASKS:
+    for task in DATA_TASKS:
         for record in load_task_data(task, split=split):
             yield record["prompt"] + record["completion"]

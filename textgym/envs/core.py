@@ -56,6 +56,20 @@ def split_flat_observation(observation: Any) -> dict[str, Any]:
     return {"input_ids": observation[..., :half], "attention_mask": observation[..., half:]}
 
 
+def left_padded_prompt(ids: Any, max_prompt_tokens: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """A prompt's row in the observation layout: its last ``max_prompt_tokens`` ids (the end is what the
+    completion continues) right-aligned, pad ids before them; and the row's attention mask.
+
+    The one place that layout is written: the env's reset and the supervised warm start both use it, so a
+    demonstration is trained on exactly the context the policy later acts in.
+    """
+    ids = np.asarray(ids, dtype=np.int64)[-max_prompt_tokens:] if max_prompt_tokens else np.zeros(0, dtype=np.int64)
+    row = np.full(max_prompt_tokens, pad_id, dtype=np.int64)
+    mask = np.zeros(max_prompt_tokens, dtype=np.int64)
+    row[max_prompt_tokens - ids.size :], mask[max_prompt_tokens - ids.size :] = ids, 1
+    return row, mask
+
+
 def check_actions(actions: Any, n: int, vocab_size: int) -> np.ndarray:
     """Validate a batch of token-id actions and return them as an int64 array of shape (n,)."""
     arr = np.asarray(actions)
@@ -137,11 +151,10 @@ class EpisodeBatch:
     def reset_slots(self, slots: np.ndarray, prompt_indices: np.ndarray) -> None:
         """Start new episodes in ``slots`` with the given prompt indices."""
         for slot, index in zip(slots, prompt_indices):
-            ids = self.encode_prompt(int(index))
             self.input_ids[slot] = self.pad_id
             self.attention_mask[slot] = 0
-            self.input_ids[slot, self.P - ids.size : self.P] = ids
-            self.attention_mask[slot, self.P - ids.size : self.P] = 1
+            row, mask = left_padded_prompt(self.encode_prompt(int(index)), self.P, self.pad_id)
+            self.input_ids[slot, : self.P], self.attention_mask[slot, : self.P] = row, mask
             self.prompt_index[slot] = index
         self.num_new_tokens[slots] = 0
         self.terminated[slots] = False

@@ -12,7 +12,7 @@ from gymnasium.vector import AutoresetMode
 
 import textgym  # noqa: F401  (registers the ids)
 from envs_registry import BUILTIN_ENVS
-from textgym.data import MULTI_TURN_TASKS, TASKS
+from textgym.data import DATA_TASKS, MULTI_TURN_TASKS
 from textgym.envs.multi_turn_tasks import CalculatorTask, ExpressionError, evaluate_arithmetic
 
 IDS = {"calculator": "textgym/Calculator-v0", "guess_number": "textgym/GuessNumber-v0",
@@ -59,7 +59,7 @@ def good_strategy(task, record):
 
 def test_the_multi_turn_ids_are_registered_and_their_data_stays_out_of_the_tokenizer_corpus():
     assert set(IDS.values()) <= set(BUILTIN_ENVS) and set(IDS) == set(MULTI_TURN_TASKS)
-    assert not set(MULTI_TURN_TASKS) & set(TASKS)  # corpus_text(), hence the default tokenizer, is unchanged
+    assert not set(MULTI_TURN_TASKS) & set(DATA_TASKS)  # corpus_text(), hence the default tokenizer, is unchanged
     for task, env_id in IDS.items():
         assert gym.make(env_id).unwrapped.config.multi_turn is not None
 
