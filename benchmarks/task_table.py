@@ -71,7 +71,6 @@ def run_one(task: str, method: str, seed: int, overrides: list[str]) -> dict[str
     from agents.commands import evaluate_greedy_and_sampled, make_train_env, warm_started_model
     from agents.models import ActorCriticLM
     from agents.ppo import TokenPPO
-    from agents.ppo.checkpoint import preserved_rng
     from textgym.config import load_config
 
     config = load_config(task, overrides)
@@ -82,12 +81,12 @@ def run_one(task: str, method: str, seed: int, overrides: list[str]) -> dict[str
     reference.load_state_dict(model.state_dict())
     episodes = min(int(config.get("eval_episodes", 128)), len(eval_env.unwrapped.prompt_source))
     algo = TokenPPO(model, env, seed=seed, device=config.get("device", "auto"), **method_options(config, method))
-    with preserved_rng(algo):
+    with algo.state.preserved_rng():
         before = evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)
     start = time.perf_counter()
     algo.learn(int(config["total_timesteps"]))
     rl_seconds = time.perf_counter() - start
-    with preserved_rng(algo):
+    with algo.state.preserved_rng():
         after = evaluate_greedy_and_sampled(algo, eval_env, episodes, reference)
         greedy_samples = _greedy_samples(algo, eval_env, episodes)
     return {"task": task, "method": method, "seed": seed, "before": before, "after": after,

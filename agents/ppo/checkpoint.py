@@ -14,7 +14,7 @@ metrics of an uninterrupted one (``tests/agents/ppo/test_checkpoint.py`` checks 
 
 No pickle anywhere: tensors are safetensors, the rest JSON. A checkpoint is written into ``path.tmp`` and
 renamed into place, so a crash or a signal mid-write leaves the previous checkpoint intact (if the crash falls
-between the two renames that replace an old checkpoint, :func:`load_checkpoint` finds it at ``path.old``).
+between the two renames that replace an old checkpoint, :func:`read_checkpoint` finds it at ``path.old``).
 
 Checkpoints are taken at iteration boundaries (after an update, before the next rollout): nothing of a
 half-done iteration needs saving.
@@ -22,14 +22,14 @@ half-done iteration needs saving.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
@@ -44,14 +44,8 @@ STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
 
 
-__all__ = ["CheckpointError", "CheckpointWriteError", "load_checkpoint", "save_checkpoint", "preserved_rng"]
+__all__ = ["CheckpointError", "CheckpointWriteError", "SavedCheckpoint", "read_checkpoint", "save_checkpoint"]
 
-
-@contextlib.contextmanager
-def preserved_rng(algo: Any) -> Iterator[None]:
-    """``algo.state.preserved_rng()``: run the body without moving any of the run's random states."""
-    with algo.state.preserved_rng():
-        yield
 
 
 # ---------------------------------------------------------------------------------------------- save
@@ -172,11 +166,34 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         ) from e
 
 
-def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device: Any = "auto", launch: dict | None = None) -> Any:
-    """Rebuild a ``TokenPPO`` from :func:`save_checkpoint`'s directory with every training state restored.
+@dataclass
+class SavedCheckpoint:
+    """A checkpoint read back: the export to build the algorithm from, and the training state to restore into it."""
 
-    ``launch``: ``distributed`` / ``fsdp`` (never saved). Under torchrun every rank loads rank 0's checkpoint
-    (``TokenPPO.load_checkpoint`` then gives each rank its own random streams again).
+    export: ppo_export.SavedRun
+    directory: Path
+    state: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+    def restore(self, training_state: TrainingState) -> None:
+        """Load the saved training state into ``training_state`` (of the TokenPPO built from :attr:`export`), then
+        check every file's sha256 sum."""
+        try:
+            training_state.load_state_dict(self.state, self.tensors)
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise CheckpointError(
+                f"The checkpoint {str(self.directory)!r} ({STATE_JSON} and {STATE_TENSORS}) does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
+                "It is corrupt, or was written by another version of textgym or for another model."
+            ) from e
+        # Last: a file that is damaged enough not to parse has had its own error above; this catches the silent ones.
+        verify_file_digests(self.directory, self.state.get(DIGEST_KEY), STATE_JSON)
+
+
+def read_checkpoint(path: str | os.PathLike, env: Any = None, launch: dict | None = None) -> SavedCheckpoint:
+    """Read :func:`save_checkpoint`'s directory (or its ``.old`` twin after a crash between two renames).
+
+    ``launch``: ``distributed`` / ``fsdp`` (never saved). A missing or corrupt file raises :class:`CheckpointError`
+    naming it; ``TokenPPO.load_checkpoint`` builds the algorithm from the result and restores its state.
     """
     target = find_checkpoint(path)
     state = _read_json(target / STATE_JSON)
@@ -185,21 +202,12 @@ def load_checkpoint(cls: type, path: str | os.PathLike, env: Any = None, device:
             f"{str(target / STATE_JSON)!r} has format {state.get('format')!r}; this textgym reads {FORMAT!r}."
         )
     check_json_types(target / STATE_JSON, state, TRAINING_STATE_SCHEMA)  # an edited type names the file and key
-    _read_json(target / ppo_export.STATE_FILE)  # a clear error for a corrupt token_ppo.json before load() parses it
+    _read_json(target / ppo_export.STATE_FILE)  # a clear error for a corrupt token_ppo.json before it is parsed
     tensors = _read_tensors(target / STATE_TENSORS)
     try:
-        algo = ppo_export.load_export(cls, str(target), env, device, dict(launch or {}), verify=False)  # checked below, whole
+        export = ppo_export.read_export(str(target), env, dict(launch or {}), verify=False)  # checked in restore, whole
     except (OSError, ValueError, KeyError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"Cannot rebuild TokenPPO from the checkpoint {str(target)!r}: {type(e).__name__}: {e}") from e
-    try:
-        algo.state.load_state_dict(state, tensors)
-    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise CheckpointError(
-            f"The checkpoint {str(target)!r} ({STATE_JSON} and {STATE_TENSORS}) does not match the TokenPPO it describes ({type(e).__name__}: {str(e)[:500]}). "
-            "It is corrupt, or was written by another version of textgym or for another model."
-        ) from e
-    # Last: a file that is damaged enough not to parse has had its own error above; this catches the silent ones.
-    verify_file_digests(target, state.get(DIGEST_KEY), STATE_JSON)
-    return algo
+    return SavedCheckpoint(export, target, state, tensors)

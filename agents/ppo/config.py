@@ -178,6 +178,11 @@ class TokenPPOConfig:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every field's default value (``None`` for the fields without one)."""
+        return {f.name: (None if f.default is dataclasses.MISSING else f.default) for f in dataclasses.fields(cls)}
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any], what: str = "TokenPPOConfig") -> "TokenPPOConfig":
         """Build from a dict, e.g. the ``hyperparams`` of a saved ``token_ppo.json`` (a run saved by an older
         textgym holds a subset of the fields: the others take their defaults). An unknown key is a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -80,9 +81,31 @@ def _save_zip(path: str, write: Any) -> None:
         os.replace(partial, path)
 
 
-def load_export(cls: type, path: str, env: Any, device: Any, overrides: dict, verify: bool = True) -> Any:
-    """``TokenPPO.load`` of a directory or a ``.zip`` archive of one; ``verify``: check the policy files against the
-    sha256 sums in ``token_ppo.json``."""
+@dataclass
+class SavedRun:
+    """What an export holds, read back: :meth:`TokenPPO.load` builds the algorithm from it.
+
+    ``kl_coef_now`` is ``None`` when the caller overrode ``kl_coef`` (the override wins over the saved value).
+    """
+
+    policy: nn.Module
+    env: Any
+    config: TokenPPOConfig
+    launch: dict[str, Any]
+    kl_coef_now: float | None
+    num_timesteps: int
+    iteration: int
+
+
+def read_export(path: str, env: Any, overrides: dict, verify: bool = True) -> SavedRun:
+    """Read an export (a directory, or a ``.zip`` archive of one; as in SB3, ``"x"`` finds ``x.zip``).
+
+    Args:
+        path: what :func:`save_export` wrote.
+        env: the env to train or act on; ``None``: the saved env id.
+        overrides: hyperparameters (:class:`TokenPPOConfig` fields) and launch options that replace the saved ones.
+        verify: check the policy files against the sha256 sums in ``token_ppo.json``.
+    """
     import zipfile
 
     path = os.fspath(path)
@@ -94,11 +117,11 @@ def load_export(cls: type, path: str, env: Any, device: Any, overrides: dict, ve
         with tempfile.TemporaryDirectory(prefix="tokenppo-") as tmp:
             with zipfile.ZipFile(path) as archive:
                 archive.extractall(tmp)
-            return _load_dir(cls, tmp, env, device, overrides, verify)
-    return _load_dir(cls, path, env, device, overrides, verify)
+            return _read_dir(tmp, env, overrides, verify)
+    return _read_dir(path, env, overrides, verify)
 
 
-def _load_dir(cls: type, path: str, env: Any, device: Any, overrides: dict, verify: bool) -> Any:
+def _read_dir(path: str, env: Any, overrides: dict, verify: bool) -> SavedRun:
     from agents.models import ActorCriticLM
 
     state_file = os.path.join(path, STATE_FILE)
@@ -106,7 +129,7 @@ def _load_dir(cls: type, path: str, env: Any, device: Any, overrides: dict, veri
         raise FileNotFoundError(f"{path!r} holds no {STATE_FILE}: it was not written by TokenPPO.save(path).")
     with open(state_file) as f:
         state = json.load(f)
-    check_saved_state(state_file, state, cls)  # a hand-edited type: CheckpointError naming the file and the key
+    check_saved_state(state_file, state, TokenPPOConfig.defaults())  # a hand-edited type: CheckpointError naming the file and the key
     hyperparams = dict(state["hyperparams"])
     if state.get("lora_merged") and "lora" not in overrides:
         # The adapters were merged into the saved weights; fresh adapters start from them (and the reference
@@ -124,10 +147,7 @@ def _load_dir(cls: type, path: str, env: Any, device: Any, overrides: dict, veri
     policy = ActorCriticLM.from_pretrained(os.path.join(path, POLICY_DIR))
     launch = {k: hyperparams.pop(k) for k in LAUNCH_OPTIONS if k in hyperparams}
     config = TokenPPOConfig.from_dict(hyperparams, what=f"TokenPPO.load({path!r})")
-    algo = cls(policy, env, config=config, device=device, **launch)
-    if "kl_coef" not in overrides:
-        algo.kl_controller.value = float(state["kl_coef_now"])
-    algo.num_timesteps, algo.iteration = int(state["num_timesteps"]), int(state["iteration"])
     if verify:
         verify_file_digests(path, state.get(DIGEST_KEY), STATE_FILE)
-    return algo
+    return SavedRun(policy, env, config, launch, None if "kl_coef" in overrides else float(state["kl_coef_now"]),
+                    int(state["num_timesteps"]), int(state["iteration"]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 DIGEST_KEY = "sha256"
 _CHUNK = 1 << 20
@@ -133,17 +134,16 @@ def _wrong_type(path: str | os.PathLike, key: str, value: object, kinds: tuple[s
     )
 
 
-def check_saved_state(path: str | os.PathLike, state: dict, cls: type) -> None:
-    """``token_ppo.json``'s types, its hyperparameters included: each must have the JSON type of ``cls``'s default
-    for it, or be null (a number where the default is a number...; anything where the default is ``None``). The
-    constructor then checks the values themselves (and names the bad one)."""
-    import inspect
-
+def check_saved_state(path: str | os.PathLike, state: dict, defaults: dict[str, Any]) -> None:
+    """``token_ppo.json``'s types, its hyperparameters included: each must have the JSON type of its default in
+    ``defaults`` (the hyperparameter name -> its default value), or be null (a number where the default is a
+    number...; anything where the default is ``None``). The config then checks the values themselves (and names
+    the bad one)."""
     check_json_types(path, state, SAVED_STATE_SCHEMA)
     # Loose on purpose: refuse what cannot be meant (a string for a number), never a value the constructor takes.
     kinds = {bool: (BOOL, NUMBER, NULL), int: (NUMBER, NULL), float: (NUMBER, NULL), str: (STR, NULL)}
-    for name, parameter in inspect.signature(cls.__init__).parameters.items():
-        default, value = parameter.default, state["hyperparams"].get(name)
+    for name, default in defaults.items():
+        value = state["hyperparams"].get(name)
         expected = kinds.get(type(default))
         if name in state["hyperparams"] and expected and not any(_is_kind(value, kind) for kind in expected):
             _wrong_type(path, f"hyperparams.{name}", value, expected)

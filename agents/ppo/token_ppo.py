@@ -379,7 +379,16 @@ class TokenPPO(SB3Methods):
         finds ``x.zip``); ``env`` defaults to the saved env id;
         ``overrides`` replace saved hyperparameters. For inference or fine-tuning from the weights: the optimizer
         and random states start fresh (use :meth:`load_checkpoint` to continue a run exactly)."""
-        return ppo_export.load_export(cls, path, env, device, overrides)
+        return cls._from_saved(ppo_export.read_export(path, env, overrides), device)
+
+    @classmethod
+    def _from_saved(cls, saved: ppo_export.SavedRun, device: str | torch.device) -> "TokenPPO":
+        """A ``TokenPPO`` built from a read export: its weights, config and counters; fresh optimizer and RNGs."""
+        algo = cls(saved.policy, saved.env, config=saved.config, device=device, **saved.launch)
+        if saved.kl_coef_now is not None:
+            algo.kl_controller.value = saved.kl_coef_now
+        algo.num_timesteps, algo.iteration = saved.num_timesteps, saved.iteration
+        return algo
 
     def save_checkpoint(self, path: str) -> str:
         """Write a training checkpoint to the directory ``path`` atomically (temp dir, then rename): what
@@ -413,7 +422,9 @@ class TokenPPO(SB3Methods):
         Under ``torchrun`` every rank loads rank 0's checkpoint, then takes its own random streams again (``seed +
         rank``, moved on by the iteration): a distributed resume continues the run, but only a single-process
         resume reproduces the uninterrupted run exactly."""
-        algo = ppo_checkpoint.load_checkpoint(cls, path, env, device, launch)
+        saved = ppo_checkpoint.read_checkpoint(path, env, launch)
+        algo = cls._from_saved(saved.export, device)
+        saved.restore(algo.state)
         if algo.dist.enabled:
             algo.state.reseed_streams(algo.dist.rank_seed((algo.config.seed or 0) + 1_000_003 * algo.iteration))
         algo.last_checkpoint = (str(path), algo.iteration)

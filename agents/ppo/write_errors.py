@@ -145,7 +145,7 @@ def explain_write_failure(partial: Path, checkpoint: Path | None, restore: tuple
         path = getattr(error, "filename", None) or state["writing"]
         intact, iteration = None, None
         if checkpoint is not None:
-            for candidate in (checkpoint, checkpoint.with_name(checkpoint.name + ".old")):  # .old: see load_checkpoint
+            for candidate in (checkpoint, checkpoint.with_name(checkpoint.name + ".old")):  # .old: see read_checkpoint
                 if candidate.is_dir():
                     intact, iteration = checkpoint, checkpoint_iteration(candidate)
                     break

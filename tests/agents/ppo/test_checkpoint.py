@@ -14,7 +14,7 @@ import torch
 from stable_baselines3.common.logger import KVWriter, Logger
 
 from agents.ppo import TokenPPO
-from agents.ppo.checkpoint import CheckpointError, preserved_rng
+from agents.ppo.checkpoint import CheckpointError
 from tests.agents.ppo.conftest import ToyVectorEnv, tiny_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -142,7 +142,7 @@ def test_checkpoint_is_safetensors_and_json_and_replaced_atomically(tmp_path):
 
 def test_preserved_rng_leaves_the_run_unchanged():
     a, b = make(), make()
-    with preserved_rng(b):
+    with b.state.preserved_rng():
         b.evaluate(num_episodes=8, deterministic=False)
         random.random(), np.random.rand(), torch.rand(1)
     for algo in (a, b):
