@@ -36,7 +36,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
-from stable_baselines3.common.callbacks import BaseCallback
 
 import textgym  # noqa: F401  (registers the ids)
 from agents.models import ActorCriticLM, build_default_model
@@ -46,12 +45,15 @@ from agents.ppo.config import LAUNCH_OPTIONS, check_ppo_section
 from agents.ppo.distributed import join_torchrun, leave_torchrun
 from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
-from agents.ppo.write_errors import CheckpointWriteError, checkpoint_iteration, explain_write_failure, os_error_code
+from agents.ppo.write_errors import CheckpointWriteError, checkpoint_iteration, os_error_code
 from agents.model_commands import (  # noqa: F401 (evaluate, generate, sft: the CLI's handlers)
     evaluate, generate, refuse_multi_turn, refuse_multi_turn_id, sample_generations, sft, tokenizer_kwargs,
 )
 from agents.run_report import before_after_warnings, evaluate_greedy_and_sampled, print_before_after, print_samples
 from agents.run_directory import claim_for_new_run, finished_message, lock_run_directory
+from agents.run_files import (  # noqa: F401 (CheckpointCallback, save_checkpoint: the train command's, and tests')
+    CheckpointCallback, checkpoint_dir, continue_progress, progress_rows, save_checkpoint, save_final,
+)
 from textgym.config import load_config, save_config, validate_config
 from textgym.errors import UsageError
 from textgym.evaluation import is_collapsed
@@ -153,87 +155,6 @@ def _records_fingerprint(records: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-class CheckpointCallback(BaseCallback):
-    """Checkpoint the run to ``checkpoints/last`` every ``every`` iterations (atomically: temp dir, then rename)."""
-
-    def __init__(self, run_dir: Path, every: int):
-        super().__init__()
-        self.run_dir, self.every = run_dir, every
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_start(self) -> None:
-        # Before a rollout = after the previous update: an iteration boundary, so a resume continues exactly.
-        iteration = self.model.iteration
-        if self.every and iteration and iteration % self.every == 0:
-            save_checkpoint(self.model, self.run_dir)
-
-
-def save_checkpoint(algo: TokenPPO, run_dir: Path) -> Path:
-    """``algo.save_checkpoint(run_dir / "checkpoints" / "last")``. Under torchrun call it on every rank: only rank 0
-    writes."""
-    return Path(algo.save_checkpoint(str(checkpoint_dir(run_dir))))
-
-
-def save_final(algo: TokenPPO, run_dir: Path, main: bool = True) -> Path:
-    """``algo.save(run_dir / "final")`` through ``final.tmp``, renamed into place: a failed or interrupted write
-    leaves no partial ``final/`` (a finished run is one with a complete ``final/``; a resume writes the missing
-    one). Under torchrun call it on every rank (FSDP gathers the weights on all of them): only rank 0 writes.
-
-    Raises:
-        CheckpointWriteError: the write failed (disk full, ...); ``final.tmp`` was removed.
-    """
-    final, tmp, old = Path(run_dir) / "final", Path(run_dir) / "final.tmp", Path(run_dir) / "final.old"
-    if not main:
-        algo.save(str(tmp))
-        return final
-    shutil.rmtree(tmp, ignore_errors=True)
-    with explain_write_failure(tmp, checkpoint_dir(run_dir), restore=(old, final)) as progress:
-        algo.save(str(tmp))
-        progress["writing"] = final
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-        tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def checkpoint_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints" / "last"
-
-
-def _progress_rows(progress: Path, upto_iteration: int) -> tuple[list[str], list[list[str]]]:
-    """The header and the rows of an earlier ``progress.csv`` up to ``upto_iteration`` (the checkpoint's): the rows
-    logged after it are redone by the resumed run."""
-    import csv
-
-    if not progress.is_file():
-        return [], []
-    with open(progress, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows or "time/iterations" not in rows[0]:
-        return [], []
-    column = rows[0].index("time/iterations")
-    kept = [r for r in rows[1:] if len(r) == len(rows[0]) and r[column] and float(r[column]) <= upto_iteration]
-    return rows[0], kept
-
-
-def _continue_progress(logger: Any, header: list[str], rows: list[list[str]]) -> None:
-    """Put the earlier rows back into the (freshly truncated) CSV of SB3's logger, so a resumed run's
-    progress.csv holds the whole run."""
-    import csv
-
-    from stable_baselines3.common.logger import CSVOutputFormat
-
-    for fmt in logger.output_formats:
-        if isinstance(fmt, CSVOutputFormat) and header:
-            csv.writer(fmt.file, lineterminator="\n").writerows([header, *rows])
-            fmt.file.flush()
-            fmt.keys = list(header)  # SB3 appends under these columns (and pads the rows if new ones appear)
-
-
 def resolve_train_config(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The config file, then ``key=value`` overrides, then the explicit flags; validated."""
     if args.resume:
@@ -305,7 +226,7 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
             algo = TokenPPO.load_checkpoint(str(checkpoint), env=env, device=config.get("device", "auto"), **launch)
         else:  # an FSDP run's checkpoint: gathered weights and counters only (TokenPPO.save_checkpoint)
             algo = TokenPPO.load(str(checkpoint), env=env, device=config.get("device", "auto"), **launch)
-        header, rows = _progress_rows(run_dir / "progress.csv", algo.iteration)
+        header, rows = progress_rows(run_dir / "progress.csv", algo.iteration)
     else:
         if args.resume:
             say(f"{run_dir} has no checkpoint yet (stopped before the first one): starting the run from the beginning.")
@@ -319,7 +240,7 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
         # progress.csv at the run root, tensorboard scalars in tb/ (`tensorboard --logdir RUN_DIR/tb`).
         algo.set_logger(Logger(str(run_dir), [make_output_format("csv", str(run_dir)),
                                               make_output_format("tensorboard", str(run_dir / "tb"))]))
-        _continue_progress(algo.logger, header, rows)
+        continue_progress(algo.logger, header, rows)
 
     # Every rank generates (an FSDP model needs all ranks for each forward); rank 0's results are shown.
     prompt_indices = np.arange(min(SAMPLE_PROMPTS, len(eval_env.unwrapped.prompt_source)))
