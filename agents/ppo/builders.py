@@ -1,5 +1,5 @@
 """Building what ``TokenPPO`` runs on from its ``policy`` / ``env`` / ``device`` arguments (the vector env, the
-model, the device, the allowed-token mask), with errors that name the fix. Its hyperparameters are checked by
+model, the device, the allowed-token mask, the samplers), with errors that name the fix. Its hyperparameters are checked by
 ``agents.ppo.config.TokenPPOConfig``."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from agents.ppo.rollout import LogitsProcessor
 
 
 
@@ -143,3 +145,11 @@ def allowed_tokens(env: Any, model_vocab: int, device: torch.device) -> torch.Te
     else:
         allowed[:num_actions] = True
     return None if bool(allowed.all()) else allowed.to(device)
+
+
+def make_samplers(config: Any, allowed: torch.Tensor | None, nlpo: Any) -> tuple[LogitsProcessor, LogitsProcessor]:
+    """The policy's ``LogitsProcessor`` (temperature, top-k / top-p, the allowed tokens, NLPO's mask) and the
+    reference's. The reference is scored without truncation (no top-k / top-p / NLPO mask): its support then
+    contains every token the policy can sample, so log pi_ref is finite and the KL is KL(truncated pi || pi_ref)."""
+    sampler = LogitsProcessor(config.temperature, config.top_k, config.top_p, allowed, nlpo, config.logprob_chunk_size)
+    return sampler, LogitsProcessor(config.temperature, 0, 1.0, allowed, None, config.logprob_chunk_size)

@@ -130,6 +130,20 @@ class DistributedContext:
         """True on every rank if it is true on any (a callback that stops one rank stops them all)."""
         return bool(self.all_sum(float(flag))[0] > 0) if self.enabled else bool(flag)
 
+    def write_together(self, write: Any, path: str) -> None:
+        """``write()`` (which writes ``path`` on rank 0), then a barrier that tells every rank whether it failed on
+        any: no rank reads the result before it is complete, and when rank 0's write fails (a full disk, say)
+        the other ranks raise ``WriteFailedOnAnotherRank`` instead of waiting for it forever."""
+        from agents.ppo.write_errors import WriteFailedOnAnotherRank
+
+        failed = None
+        try:
+            write()
+        except Exception as error:
+            failed = error
+        if self.any_true(failed is not None):
+            raise failed if failed is not None else WriteFailedOnAnotherRank(path)
+
     def reduce_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
         """Mean of each metric over ranks (one all-reduce; metrics of the global buffer are equal on all ranks)."""
         if not self.enabled:

@@ -3,7 +3,7 @@ gradient never reaches the weights.
 
 The update (``agents.ppo.update.ppo_update``) asks the guard before it starts (is the rollout finite?), for
 each micro-batch (is the loss finite?) and once per optimiser step (is the gradient norm finite?); after it,
-``TokenPPO.train`` checks the weights the steps left. On the first problem the rest of
+``TokenPPO.train`` checks the weights the steps left (:meth:`NonFiniteGuard.check_weights`). On the first problem the rest of
 that iteration's update is skipped (optimiser steps already taken in it were finite and stay), the problem is
 reported with the offending rows (buffer row, prompt, completion, which quantity) as a
 :class:`NonFiniteWarning` and in :attr:`NonFiniteGuard.events`, and training goes on with the next rollout.
@@ -133,6 +133,20 @@ class NonFiniteGuard:
             "Usual causes: a learning rate so high that one step diverges (lower ppo.learning_rate), bf16 overflow, "
             f"a corrupt model. {last_good_checkpoint(last_checkpoint)}"
         )
+
+    def check_weights(self, iteration: int, problem: dict[str, Any] | None, steps: int, policy: torch.nn.Module,
+                      any_true: Callable[[bool], bool], last_checkpoint: tuple[str, int] | None) -> None:
+        """After an update that took ``steps`` optimiser steps: raise :meth:`fatal` if it found a ``problem`` after
+        a step, or if the policy's weights are non-finite on any rank (``any_true`` combines the ranks). The
+        rollout's own log-probs and values were finite under the weights it started from, so a problem now means
+        the steps broke the weights; skipping would sample (and checkpoint) from them next."""
+        if problem is not None and steps:
+            raise self.fatal(iteration, f"after {steps} optimiser step(s) of this update, non-finite "
+                             f"{problem['quantity']} in {problem['text']}: the update made the policy's outputs "
+                             "non-finite", last_checkpoint)
+        if steps and any_true(bool(bad := nonfinite_parameters(policy))):
+            names = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "") if bad else "on another rank"
+            raise self.fatal(iteration, f"non-finite weights after the update's optimiser steps ({names})", last_checkpoint)
 
     def state_dict(self) -> dict[str, Any]:
         return {"consecutive": self.consecutive}

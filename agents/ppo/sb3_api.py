@@ -81,3 +81,16 @@ def token_progress_bar():
             return True
 
     return TokenProgressBar()
+
+
+def callback_list(model: Any, callback: Any, progress_bar: bool):
+    """SB3's ``CallbackList`` over ``callback`` (one, a list, or ``None``) plus the token progress bar, initialised
+    on ``model`` as SB3's ``_setup_learn`` does."""
+    from stable_baselines3.common.callbacks import CallbackList
+
+    callbacks = list(callback) if isinstance(callback, (list, tuple)) else ([callback] if callback is not None else [])
+    if progress_bar:
+        callbacks.append(token_progress_bar())
+    callback = CallbackList(callbacks)
+    callback.init_callback(model)
+    return callback

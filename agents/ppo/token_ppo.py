@@ -35,20 +35,19 @@ from agents.models import disable_dropout
 from agents.ppo import checkpoint as ppo_checkpoint
 from agents.ppo import export as ppo_export
 from agents.ppo.advantages import explained_variance
-from agents.ppo.builders import allowed_tokens, enable_gradient_checkpointing, make_env, make_policy
+from agents.ppo.builders import allowed_tokens, enable_gradient_checkpointing, make_env, make_policy, make_samplers
 from agents.ppo.config import INIT_SIGNATURE, TokenPPOConfig, split_arguments
 from agents.ppo.distributed import setup_distributed, silent_logger
 from agents.ppo.interrupt import GracefulInterrupt, stop_after_signal
 from agents.ppo.kl import make_kl_controller
 from agents.ppo.lora import adapters_disabled, apply_lora, has_lora
 from agents.ppo.masking import LaggedMaskPolicy
-from agents.ppo.nonfinite import NonFiniteGuard, nonfinite_parameters
-from agents.ppo.rollout import Episodes, LogitsProcessor, generate_episodes
-from agents.ppo.sb3_api import SB3Methods, token_progress_bar
+from agents.ppo.nonfinite import NonFiniteGuard
+from agents.ppo.rollout import Episodes, generate_episodes
+from agents.ppo.sb3_api import SB3Methods, callback_list
 from agents.ppo.scoring import Rollout, rewards_and_advantages, rollout_metrics, score_episodes
 from agents.ppo.state import StateAttribute, TrainingState
 from agents.ppo.update import UpdateResult, ppo_update, update_metrics
-from agents.ppo.write_errors import WriteFailedOnAnotherRank
 
 
 class TokenPPO(SB3Methods):
@@ -117,11 +116,7 @@ class TokenPPO(SB3Methods):
             reference = copy.deepcopy(model).eval().requires_grad_(False)
         nlpo = (LaggedMaskPolicy(model, config.nlpo_top_p, config.nlpo_min_tokens, config.nlpo_update_interval)
                 if config.nlpo_top_p else None)
-        allowed = allowed_tokens(base_env, model.vocab_size, self.device)
-        sampler = LogitsProcessor(config.temperature, config.top_k, config.top_p, allowed, nlpo, config.logprob_chunk_size)
-        # The reference is scored without truncation (no top-k / top-p / NLPO mask): its support then contains
-        # every token the policy can sample, so log pi_ref is finite and the KL is KL(truncated pi || pi_ref).
-        self.ref_sampler = LogitsProcessor(config.temperature, 0, 1.0, allowed, None, config.logprob_chunk_size)
+        sampler, self.ref_sampler = make_samplers(config, allowed_tokens(base_env, model.vocab_size, self.device), nlpo)
         # What the update runs forward/backward through: the policy itself, DDP over it, or its FSDP shards.
         self.train_policy = self.dist.wrap(model, reference, critic_trains=config.uses_critic)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
@@ -182,27 +177,14 @@ class TokenPPO(SB3Methods):
         result = ppo_update(self.rollout.buffer, config=self.config, train_policy=self.train_policy,        # 4 update
                             policy=self.policy, optimizer=self.optimizer, sampler=self.sampler,
                             guard=self.nonfinite_guard, dist=self.dist, shuffle=shuffle, autocast=self._autocast)
-        self._check_weights(result)
+        # The non-finite guard after the update: the steps must have left finite weights (else stop at once).
+        self.nonfinite_guard.check_weights(self.iteration, result.problem, result.steps, self.policy, self.dist.any_true,
+                                           self.last_checkpoint)
         self.policy.eval()
         kl_coef = self._update_controllers(self.rollout.kl, result)                              # 5 controllers
         self.last_update_stats = result.stats  # the per-step ("loss") and per-micro-batch values behind the means
         self.last_metrics = self._metrics(self.rollout, result, kl_coef)
         return self.last_metrics
-
-    def _check_weights(self, result: UpdateResult) -> None:
-        """The non-finite guard after the update: the rollout's own log-probs and values were finite under the
-        weights it started from, so a problem after steps were taken means the steps broke the weights;
-        skipping would sample (and checkpoint) from them next."""
-        if result.problem is not None and result.steps:
-            raise self.nonfinite_guard.fatal(
-                self.iteration, f"after {result.steps} optimiser step(s) of this update, non-finite "
-                f"{result.problem['quantity']} in {result.problem['text']}: the update made the policy's outputs "
-                "non-finite", self.last_checkpoint,
-            )
-        if result.steps and self.dist.any_true(bool(bad := nonfinite_parameters(self.policy))):
-            names = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "") if bad else "on another rank"
-            raise self.nonfinite_guard.fatal(self.iteration, f"non-finite weights after the update's optimiser steps "
-                                             f"({names})", self.last_checkpoint)
 
     def _update_controllers(self, rollout_kl: float, result: UpdateResult) -> float:
         """Count the iteration, refresh NLPO's lagged copy, adapt the KL coefficient, keep the non-finite streak;
@@ -313,7 +295,6 @@ class TokenPPO(SB3Methods):
             progress_bar: show a tqdm bar of generated tokens.
             checkpoint_path: where to write a checkpoint (:meth:`save_checkpoint`) when a signal stops training.
         """
-        from stable_baselines3.common.callbacks import CallbackList
         from stable_baselines3.common.utils import configure_logger
 
         if total_timesteps <= 0:
@@ -322,11 +303,7 @@ class TokenPPO(SB3Methods):
             self.num_timesteps = 0
         if self._logger is None:
             self._logger = configure_logger(self.config.verbose, self.config.tensorboard_log, tb_log_name, reset_num_timesteps)
-        callbacks = list(callback) if isinstance(callback, (list, tuple)) else ([callback] if callback is not None else [])
-        if progress_bar and self.dist.is_main:
-            callbacks.append(token_progress_bar())
-        callback = CallbackList(callbacks)
-        callback.init_callback(self)
+        callback = callback_list(self, callback, progress_bar=progress_bar and self.dist.is_main)
         total_timesteps = total_timesteps + (0 if reset_num_timesteps else self.num_timesteps)
         learn_start = (time.perf_counter(), self.num_timesteps)  # for time/fps
         callback.on_training_start(locals(), globals())
@@ -395,19 +372,15 @@ class TokenPPO(SB3Methods):
         :meth:`save` writes plus the training state (:class:`agents.ppo.state.TrainingState`: the optimizer, KL
         controller, every RNG, the frozen reference, the NLPO copy and the counters). safetensors + JSON, no
         pickle. Returns ``path``. Layout: ``agents/ppo/checkpoint.py``."""
-        failed = None
-        try:
+        def write() -> None:
             if self.dist.fsdp:
                 # A sharded optimizer state is not gathered (yet): the gathered weights and counters only, which
                 # TokenPPO.load resumes with fresh Adam moments. Every rank takes part; rank 0 writes.
                 self.save(path)
             elif self.dist.is_main:
                 ppo_checkpoint.save_checkpoint(path, self.state, lambda directory: self._write_export(directory, self.policy))
-        except Exception as error:  # e.g. rank 0's disk is full: the other ranks must not wait for it forever
-            failed = error
-        # A barrier (no rank reads the checkpoint before it is complete) that tells every rank whether it failed.
-        if self.dist.any_true(failed is not None):
-            raise failed if failed is not None else WriteFailedOnAnotherRank(str(path))
+
+        self.dist.write_together(write, str(path))
         self.last_checkpoint = (str(path), self.iteration)
         return str(path)
 
