@@ -197,6 +197,17 @@ def print_markdown(rows: list[list[str]]) -> None:
         print("| " + " | ".join(r) + " |")
 
 
+def _read_results(path: str) -> list[dict]:
+    try:
+        with open(path) as f:
+            results = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--from-json {path}: cannot read it ({e}); pass files written by --json.") from e
+    if not isinstance(results, list) or not all(isinstance(r, dict) and {"task", "method", "seed", "before", "after"} <= set(r) for r in results):
+        raise SystemExit(f"--from-json {path}: not a task-table result list (write one with --json).")
+    return results
+
+
 def main() -> None:
     p = parser("RL on every built-in task from its warm start: held-out reward, diversity, wall time.")
     p.add_argument("--tasks", nargs="+", default=list(ALL_TASKS), help="shipped config names (default: all 8)")
@@ -206,7 +217,13 @@ def main() -> None:
     p.add_argument("--json", help="also write every result (per seed) to this JSON file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override applied to every run (repeatable), e.g. --set ppo.learning_rate=1e-4")
+    p.add_argument("--from-json", nargs="+", metavar="FILE", help="run nothing: print the table of the results "
+                   "these --json files hold (seeds measured in separate invocations, one table)")
     args = p.parse_args()
+    if args.from_json:
+        results = [r for path in args.from_json for r in _read_results(path)]
+        print_markdown(table_rows(results))
+        return
     overrides = list(args.overrides)
     if args.quick:  # a smoke test of the script, not a measurement
         args.tasks, args.methods, args.seeds = args.tasks[:1], args.methods[:2], args.seeds[:1]

@@ -106,6 +106,14 @@ def test_task_table_scores_the_warm_start_and_each_method(run_script, tmp_path):
         assert r[6].endswith("/ 8")  # distinct greedy completions out of the 8 test prompts
     assert rows[0][4] == "-" and re.fullmatch(r"[01]/1", rows[1][4])
     assert float(rows[0][9]) == pytest.approx(0.0, abs=1e-3)  # the warm start is its own reference: KL 0
+    # --from-json: the same table again from the saved results, here split over two files (one per method)
+    for method in ("gae", "grpo"):
+        (tmp_path / f"{method}.json").write_text(json.dumps([r for r in runs if r["method"] == method]))
+    again = run_script(task_table, "--from-json", str(tmp_path / "gae.json"), str(tmp_path / "grpo.json"))
+    assert [r for r in table_rows(again) if r[0] == "arithmetic"] == rows
+    (tmp_path / "bad.json").write_text(json.dumps({"not": "results"}))
+    with pytest.raises(SystemExit, match="not a task-table result list"):
+        run_script(task_table, "--from-json", str(tmp_path / "bad.json"))
 
 
 def test_task_table_config_method_is_the_shipped_recipe_unchanged():
