@@ -47,7 +47,11 @@ class TokenPPOConfig:
 
     # ---------------------------------------------------------------- the PPO loss
     clip_range: float = 0.2
-    """PPO's ratio clip ``epsilon``."""
+    """PPO's ratio clip ``epsilon``: the ratio is kept within ``[1 - clip_range, 1 + clip_range_high]``."""
+    clip_range_high: float | None = None
+    """The upper clip, decoupled from the lower one (DAPO's clip-higher: ``clip_range=0.2``,
+    ``clip_range_high=0.28``, room for unlikely tokens to grow, against entropy collapse); ``None``: ``clip_range``
+    (symmetric, PPO's)."""
     clip_range_vf: float | None = 0.2
     """Value clip around the rollout values (``None``: no value clipping)."""
     vf_coef: float = 0.1
@@ -142,6 +146,8 @@ class TokenPPOConfig:
             _positive(name, getattr(self, name), integer=True)
         for name in ("learning_rate", "clip_range", "max_grad_norm", "temperature"):
             _positive(name, getattr(self, name))
+        if self.clip_range_high is not None:
+            _positive("clip_range_high", self.clip_range_high, none_hint=True)
         _choice("old_logprobs", self.old_logprobs, OLD_LOGPROBS)
         _choice("baseline", self.baseline, BASELINES)
         if self.baseline != "gae" and self.group_size < 2:
@@ -256,9 +262,10 @@ def check_ppo_section(section: dict[str, Any], *, seed: int | None, num_envs: in
     return config
 
 
-def _positive(name: str, value: Any, integer: bool = False) -> None:
+def _positive(name: str, value: Any, integer: bool = False, none_hint: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (integer and int(value) != value):
-        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}.")
+        alternative = " or None" if none_hint else ""
+        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}{alternative}, got {value!r}.")
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

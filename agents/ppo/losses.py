@@ -11,29 +11,35 @@ from agents.ppo.advantages import masked_mean
 
 
 def clipped_policy_loss(
-    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_range: float
+    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_range: float,
+    clip_range_high: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """PPO's clipped surrogate ``-E[min(rho A, clip(rho, 1 - eps, 1 + eps) A)]``, ``rho = exp(logp - old_logp)``.
+    """PPO's clipped surrogate ``-E[min(rho A, clip(rho, 1 - eps, 1 + eps_high) A)]``, ``rho = exp(logp - old_logp)``.
 
     Args:
         logp: log-probs of the taken tokens under the current policy (differentiable).
         old_logp: their log-probs under the policy that sampled them (rollout time, constant).
         advantages: per-token advantages ``A_t``.
         mask: 1 on valid tokens; the loss is a mean over them (token-level normalisation).
-        clip_range: ``eps``.
+        clip_range: ``eps``, the clip below 1.
+        clip_range_high: ``eps_high``, the clip above 1 (DAPO's clip-higher); ``None``: ``eps`` (symmetric).
 
     Returns:
-        ``(loss, stats)`` with ``stats``: ``clip_fraction`` (share of tokens whose ratio was clipped),
+        ``(loss, stats)`` with ``stats``: ``clip_fraction`` (share of tokens whose ratio lies outside
+        ``[1 - eps, 1 + eps_high]``, on either side),
         ``approx_kl`` (``E[(rho - 1) - log rho]``, the k3 estimate of KL(old || new)), ``ratio_mean``.
     """
     log_ratio = logp - old_logp
     ratio = torch.exp(log_ratio)
     unclipped = ratio * advantages
-    clipped = torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages
+    high = clip_range if clip_range_high is None else clip_range_high
+    clipped = torch.clamp(ratio, 1.0 - clip_range, 1.0 + high) * advantages
     loss = -masked_mean(torch.min(unclipped, clipped), mask)
     with torch.no_grad():
         stats = {
-            "clip_fraction": masked_mean(((ratio - 1.0).abs() > clip_range).float(), mask).item(),
+            # Each side against its own bound. 1 - ratio is exactly -(ratio - 1) (rounding is symmetric), so with
+            # high == clip_range this counts the same tokens as |ratio - 1| > clip_range.
+            "clip_fraction": masked_mean(((ratio - 1.0 > high) | (1.0 - ratio > clip_range)).float(), mask).item(),
             # Over the tokens where both log-probs are finite: under top-k / top-p a sampled token can fall out of
             # the current policy's support (logp = -inf), which would make the estimate inf and trip target_kl.
             "approx_kl": _finite_k3(log_ratio, mask),

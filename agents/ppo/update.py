@@ -151,7 +151,8 @@ def _accumulate_gradients(minibatch: Minibatch, stats: dict[str, list[float]], c
                 train_policy, b.input_ids, b.attention_mask, b.prompt_length, b.response_ids, b.response_mask,
                 sampler, autocast, entropy_grad=config.ent_coef != 0,  # at 0 the entropy is only logged: no backward
             )
-            pg_loss, pg_stats = clipped_policy_loss(logp, b.old_logp, b.advantages, b.response_mask, config.clip_range)
+            pg_loss, pg_stats = clipped_policy_loss(logp, b.old_logp, b.advantages, b.response_mask, config.clip_range,
+                                                    config.clip_range_high)
             ent = masked_mean(entropy, b.response_mask)
             loss = pg_loss - config.ent_coef * ent
             v_loss = torch.zeros(())

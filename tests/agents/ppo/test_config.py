@@ -73,3 +73,12 @@ def test_the_cli_ppo_section_is_checked_with_the_same_rules():
         check_ppo_section({"baseline": "grpo"}, seed=0, num_envs=8)
     with pytest.raises(ConfigError, match="multiple of group_size"):
         check_ppo_section({"baseline": "grpo", "group_size": 3}, seed=0, num_envs=8)
+
+
+def test_clip_range_high_is_validated_and_read_from_the_cli_section():
+    assert TokenPPOConfig().clip_range_high is None  # symmetric clipping unless asked
+    with pytest.raises(ValueError, match="clip_range_high must be a positive number or None, got 0"):
+        TokenPPOConfig(clip_range_high=0)
+    assert check_ppo_section({"clip_range_high": 0.28}, seed=0, num_envs=8).clip_range_high == 0.28
+    with pytest.raises(ConfigError, match="clip_range_high must be a positive number or None, got 'high'"):
+        check_ppo_section({"clip_range_high": "high"}, seed=0, num_envs=8)
