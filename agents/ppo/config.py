@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from agents.ppo.advantages import GROUP_BASELINES
+from agents.ppo.advantages import GROUP_BASELINES, REWARD_SCALINGS
 from agents.ppo.kl import KL_ESTIMATORS
 
 BASELINES = ("gae", *GROUP_BASELINES)
@@ -82,6 +82,12 @@ class TokenPPOConfig:
     """``"gae"`` (critic), ``"grpo"`` or ``"rloo"`` (group baselines, critic-free; need ``group_size >= 2``)."""
     group_size: int = 1
     """Completions per prompt in a rollout (the env's slot count must be a multiple of it)."""
+    scale_rewards: str | None = None
+    """What a group baseline divides ``R_i - baseline`` by: ``"group"`` the std of the prompt's group's returns
+    (GRPO's), ``"batch"`` the std of the whole rollout's returns, ``"none"`` nothing (Dr. GRPO; RLOO's). ``None``:
+    the baseline's own (``"group"`` for ``"grpo"``, ``"none"`` for ``"rloo"``). Only for the group baselines.
+    ``normalize_advantage`` whitens afterwards over the rollout: set it False too for Dr. GRPO's unscaled
+    advantages."""
 
     # ---------------------------------------------------------------- the sampling distribution
     temperature: float = 1.0
@@ -152,6 +158,12 @@ class TokenPPOConfig:
         _choice("baseline", self.baseline, BASELINES)
         if self.baseline != "gae" and self.group_size < 2:
             raise ValueError(f"baseline={self.baseline!r} compares completions of the same prompt: set group_size >= 2.")
+        if self.scale_rewards is not None:
+            _choice("scale_rewards", self.scale_rewards, REWARD_SCALINGS, none_hint=True)
+            if self.baseline == "gae":
+                raise ValueError(f"scale_rewards={self.scale_rewards!r} scales a group baseline's advantages: set "
+                                 f"baseline to one of {GROUP_BASELINES}, or leave scale_rewards None with 'gae' "
+                                 "(normalize_advantage whitens GAE's advantages).")
         _choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {self.gamma!r} and {self.gae_lambda!r}.")
@@ -268,9 +280,9 @@ def _positive(name: str, value: Any, integer: bool = False, none_hint: bool = Fa
         raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}{alternative}, got {value!r}.")
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+def _choice(name: str, value: Any, choices: tuple[str, ...], none_hint: bool = False) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
+        raise ValueError(f"{name} must be one of {choices}{' or None' if none_hint else ''}, got {value!r}.")
 
 
 def _jsonable(name: str, value: Any) -> Any:

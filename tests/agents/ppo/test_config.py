@@ -82,3 +82,15 @@ def test_clip_range_high_is_validated_and_read_from_the_cli_section():
     assert check_ppo_section({"clip_range_high": 0.28}, seed=0, num_envs=8).clip_range_high == 0.28
     with pytest.raises(ConfigError, match="clip_range_high must be a positive number or None, got 'high'"):
         check_ppo_section({"clip_range_high": "high"}, seed=0, num_envs=8)
+
+
+def test_scale_rewards_is_validated_and_read_from_the_cli_section():
+    assert TokenPPOConfig().scale_rewards is None  # each baseline's own scaling
+    with pytest.raises(ValueError, match=r"scale_rewards must be one of \('group', 'batch', 'none'\) or None, got 'std'"):
+        TokenPPOConfig(baseline="grpo", group_size=2, scale_rewards="std")
+    with pytest.raises(ValueError, match="scale_rewards='none' scales a group baseline's advantages: set baseline"):
+        TokenPPOConfig(scale_rewards="none")  # GAE has no group to scale by
+    section = {"baseline": "grpo", "group_size": 2, "scale_rewards": "batch"}
+    assert check_ppo_section(section, seed=0, num_envs=8).scale_rewards == "batch"
+    with pytest.raises(ConfigError, match="In section 'ppo': scale_rewards must be one of"):
+        check_ppo_section({**section, "scale_rewards": False}, seed=0, num_envs=8)  # YAML's bare `no`
