@@ -20,6 +20,7 @@ from typing import Any
 
 from agents.ppo.advantages import GROUP_BASELINES, REWARD_SCALINGS
 from agents.ppo.kl import KL_ESTIMATORS
+from agents.ppo.losses import LOSS_AGGREGATIONS
 
 BASELINES = ("gae", *GROUP_BASELINES)
 OLD_LOGPROBS = ("auto", "rollout", "recompute")
@@ -58,6 +59,13 @@ class TokenPPOConfig:
     """Weight of the value loss."""
     ent_coef: float = 0.0
     """Weight of the entropy bonus."""
+    loss_aggregation: str = "token_mean"
+    """How the policy loss and the entropy bonus average a minibatch's per-token terms (the value loss is always a
+    token mean). ``"token_mean"``: over all its valid tokens, each weighs the same (DAPO's; TRL's default
+    ``loss_type="dapo"``). ``"sequence_mean"``: each sequence's mean over its tokens, then the mean over sequences
+    (GRPO's original; a long completion's tokens weigh less). ``"constant"``: the sum over tokens divided by
+    sequences x ``max_new_tokens``, the env's (Dr. GRPO's: no length bias). Each is exact under
+    ``gradient_accumulation_steps`` and ``torchrun``."""
     gamma: float = 1.0
     """Discount over tokens (1.0: the reward is about the whole text)."""
     gae_lambda: float = 0.95
@@ -154,6 +162,7 @@ class TokenPPOConfig:
             _positive(name, getattr(self, name))
         if self.clip_range_high is not None:
             _positive("clip_range_high", self.clip_range_high, none_hint=True)
+        _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
         _choice("old_logprobs", self.old_logprobs, OLD_LOGPROBS)
         _choice("baseline", self.baseline, BASELINES)
         if self.baseline != "gae" and self.group_size < 2:

@@ -94,3 +94,12 @@ def test_scale_rewards_is_validated_and_read_from_the_cli_section():
     assert check_ppo_section(section, seed=0, num_envs=8).scale_rewards == "batch"
     with pytest.raises(ConfigError, match="In section 'ppo': scale_rewards must be one of"):
         check_ppo_section({**section, "scale_rewards": False}, seed=0, num_envs=8)  # YAML's bare `no`
+
+
+def test_loss_aggregation_is_validated_and_read_from_the_cli_section():
+    assert TokenPPOConfig().loss_aggregation == "token_mean"  # DAPO's / TRL's default, the loss as before
+    with pytest.raises(ValueError, match=r"loss_aggregation must be one of \('token_mean', 'sequence_mean', 'constant'\), got 'sum'"):
+        TokenPPOConfig(loss_aggregation="sum")
+    assert check_ppo_section({"loss_aggregation": "constant"}, seed=0, num_envs=8).loss_aggregation == "constant"
+    with pytest.raises(ConfigError, match="ppo.loss_aggregation must be a str"):
+        check_ppo_section({"loss_aggregation": 1}, seed=0, num_envs=8)

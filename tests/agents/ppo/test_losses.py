@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from agents.ppo.advantages import masked_mean
-from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
+from agents.ppo.losses import aggregate_loss, clipped_policy_loss, clipped_value_loss
 
 
 def test_policy_loss_at_ratio_one_is_minus_mean_advantage():
@@ -98,3 +98,41 @@ def test_clip_range_high_none_is_the_symmetric_clip_bit_for_bit():
     assert torch.equal(loss, -masked_mean(symmetric, mask))
     assert stats["clip_fraction"] == masked_mean(((ratio - 1.0).abs() > 0.2).float(), mask).item()
     assert 0 < stats["clip_fraction"] < 1  # both branches of the count are exercised
+
+
+# Two sequences of 3 and 1 valid tokens; the padding holds 100s that no aggregation may read.
+TERMS = torch.tensor([[1.0, 2.0, 3.0], [4.0, 100.0, 100.0]])
+TERMS_MASK = torch.tensor([[1, 1, 1], [1, 0, 0]], dtype=torch.bool)
+
+
+@pytest.mark.parametrize("aggregation,expected", [
+    ("token_mean", (1 + 2 + 3 + 4) / 4),   # every token alike
+    ("sequence_mean", (6 / 3 + 4 / 1) / 2),  # each sequence's mean, then their mean
+    ("constant", (1 + 2 + 3 + 4) / (2 * 5)),  # the sum over 2 sequences x max_new_tokens = 5
+])
+def test_aggregate_loss_by_hand(aggregation, expected):
+    assert aggregate_loss(TERMS, TERMS_MASK, aggregation, max_new_tokens=5).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_aggregate_loss_errors():
+    with pytest.raises(ValueError, match="pass max_new_tokens"):
+        aggregate_loss(TERMS, TERMS_MASK, "constant")
+    with pytest.raises(ValueError, match="loss_aggregation must be one of"):
+        aggregate_loss(TERMS, TERMS_MASK, "sum")
+
+
+@pytest.mark.parametrize("aggregation,token_weights", [
+    ("token_mean", [[1 / 4] * 3, [1 / 4, 0.0, 0.0]]),
+    ("sequence_mean", [[1 / (2 * 3)] * 3, [1 / 2, 0.0, 0.0]]),  # 1 / (sequences x its length)
+    ("constant", [[1 / (2 * 5)] * 3, [1 / (2 * 5), 0.0, 0.0]]),  # 1 / (sequences x max_new_tokens)
+])
+def test_policy_loss_gradient_weights_each_token_by_its_aggregation(aggregation, token_weights):
+    """At ratio 1, d loss / d logp_t = -A_t w_t, with w_t the token's weight in the aggregation."""
+    logp = torch.zeros(2, 3, requires_grad=True)
+    adv = torch.tensor([[1.0, -2.0, 3.0], [4.0, 7.0, 7.0]])
+    loss, stats = clipped_policy_loss(logp, torch.zeros(2, 3), adv, TERMS_MASK, 0.2, None, aggregation, 5)
+    weights = torch.tensor(token_weights)
+    assert loss.item() == pytest.approx(-(adv * weights).sum().item(), abs=1e-6)
+    loss.backward()
+    torch.testing.assert_close(logp.grad, -adv * weights)
+    assert stats["ratio_mean"] == 1.0  # the stats stay token means
