@@ -103,3 +103,13 @@ def test_loss_aggregation_is_validated_and_read_from_the_cli_section():
     assert check_ppo_section({"loss_aggregation": "constant"}, seed=0, num_envs=8).loss_aggregation == "constant"
     with pytest.raises(ConfigError, match="ppo.loss_aggregation must be a str"):
         check_ppo_section({"loss_aggregation": 1}, seed=0, num_envs=8)
+
+
+def test_the_policy_gradient_options_round_trip_through_save_and_load(tmp_path):
+    options = {"clip_range_high": 0.28, "loss_aggregation": "constant", "scale_rewards": "batch"}
+    algo = TokenPPO(tiny_model(), ToyVectorEnv(), baseline="grpo", group_size=2, seed=0, device="cpu", **options)
+    algo.save(str(tmp_path / "run"))
+    saved = json.loads((tmp_path / "run" / "token_ppo.json").read_text())["hyperparams"]
+    assert {k: saved[k] for k in options} == options
+    loaded = TokenPPO.load(str(tmp_path / "run"), env=ToyVectorEnv(), device="cpu")
+    assert {k: getattr(loaded.config, k) for k in options} == options and loaded.config == algo.config
