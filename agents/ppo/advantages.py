@@ -10,6 +10,11 @@ from __future__ import annotations
 import torch
 
 GROUP_BASELINES = ("grpo", "rloo")
+#: What a group baseline divides its centred returns by (``TokenPPOConfig.scale_rewards``): the std of the
+#: group's returns, the std of the whole batch's, or nothing.
+REWARD_SCALINGS = ("group", "batch", "none")
+#: Each baseline's own scaling, used when none is asked for: GRPO divides by the group's std, RLOO does not.
+BASELINE_REWARD_SCALING = {"grpo": "group", "rloo": "none"}
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -73,7 +78,8 @@ def compute_gae(
     return advantages, (advantages + values) * maskf
 
 
-def group_advantages(scores: torch.Tensor, group_size: int, method: str = "grpo", eps: float = 1e-6) -> torch.Tensor:
+def group_advantages(scores: torch.Tensor, group_size: int, method: str = "grpo", eps: float = 1e-6,
+                     scale: str | None = None) -> torch.Tensor:
     """Critic-free baselines from ``G = group_size`` completions of the same prompt.
 
     The rows of ``scores`` are grouped consecutively: rows ``[g*G, (g+1)*G)`` answer the same prompt.
@@ -82,27 +88,39 @@ def group_advantages(scores: torch.Tensor, group_size: int, method: str = "grpo"
     * ``"rloo"`` (Ahmadian et al. 2024): ``A_i = R_i - mean_{j != i} R_j = G/(G-1) * (R_i - mean_g R)``, the
       leave-one-out baseline, unbiased because ``R_i`` is not in its own baseline.
 
+    ``scale`` replaces the division: ``"group"`` by ``std_g R + eps`` (GRPO's), ``"batch"`` by the std of all of
+    ``scores`` ``+ eps`` (one scale for every group), ``"none"`` no division (RLOO's; Dr. GRPO's for GRPO: a
+    group's std weights prompts by how (un)certain they are, and easy or hard prompts with small std get
+    blown up). ``None``: the method's own (:data:`BASELINE_REWARD_SCALING`). Stds are unbiased (``torch.std``).
+
     Args:
         scores: one scalar return per sequence ``[B]`` (task reward, minus the summed KL penalty if any).
         group_size: ``G`` >= 2, dividing ``B``.
         method: ``"grpo"`` or ``"rloo"``.
-        eps: keeps GRPO finite when a group's scores are all equal (its advantages are then 0).
+        eps: keeps the division finite when the scores it divides by are all equal (the advantages are then 0).
+        scale: one of :data:`REWARD_SCALINGS`, or ``None``.
 
     Returns:
         ``[B]`` advantages, one per sequence (broadcast over its tokens by the caller).
     """
     if method not in GROUP_BASELINES:
         raise ValueError(f"baseline must be one of {GROUP_BASELINES} (or 'gae'), got {method!r}.")
+    if scale is not None and scale not in REWARD_SCALINGS:
+        raise ValueError(f"scale_rewards must be one of {REWARD_SCALINGS} or None, got {scale!r}.")
     if group_size < 2:
         raise ValueError(f"Group baselines need group_size >= 2 completions per prompt, got {group_size}.")
     if scores.ndim != 1 or scores.numel() % group_size:
         raise ValueError(f"scores must be 1-D with a length divisible by group_size={group_size}, got {tuple(scores.shape)}.")
     grouped = scores.view(-1, group_size)
     mean = grouped.mean(dim=1, keepdim=True)
-    if method == "grpo":
-        adv = (grouped - mean) / (grouped.std(dim=1, keepdim=True) + eps)
+    centred = grouped - mean if method == "grpo" else (grouped - mean) * group_size / (group_size - 1)
+    scale = BASELINE_REWARD_SCALING[method] if scale is None else scale
+    if scale == "group":
+        adv = centred / (grouped.std(dim=1, keepdim=True) + eps)
+    elif scale == "batch":
+        adv = centred / (scores.std() + eps)
     else:
-        adv = (grouped - mean) * group_size / (group_size - 1)
+        adv = centred
     return adv.reshape(-1)
 
 

@@ -18,8 +18,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from agents.ppo.advantages import GROUP_BASELINES
+from agents.ppo.advantages import GROUP_BASELINES, REWARD_SCALINGS
 from agents.ppo.kl import KL_ESTIMATORS
+from agents.ppo.losses import LOSS_AGGREGATIONS
 
 BASELINES = ("gae", *GROUP_BASELINES)
 OLD_LOGPROBS = ("auto", "rollout", "recompute")
@@ -47,13 +48,24 @@ class TokenPPOConfig:
 
     # ---------------------------------------------------------------- the PPO loss
     clip_range: float = 0.2
-    """PPO's ratio clip ``epsilon``."""
+    """PPO's ratio clip ``epsilon``: the ratio is kept within ``[1 - clip_range, 1 + clip_range_high]``."""
+    clip_range_high: float | None = None
+    """The upper clip, decoupled from the lower one (DAPO's clip-higher: ``clip_range=0.2``,
+    ``clip_range_high=0.28``, room for unlikely tokens to grow, against entropy collapse); ``None``: ``clip_range``
+    (symmetric, PPO's)."""
     clip_range_vf: float | None = 0.2
     """Value clip around the rollout values (``None``: no value clipping)."""
     vf_coef: float = 0.1
     """Weight of the value loss."""
     ent_coef: float = 0.0
     """Weight of the entropy bonus."""
+    loss_aggregation: str = "token_mean"
+    """How the policy loss and the entropy bonus average a minibatch's per-token terms (the value loss is always a
+    token mean). ``"token_mean"``: over all its valid tokens, each weighs the same (DAPO's; TRL's default
+    ``loss_type="dapo"``). ``"sequence_mean"``: each sequence's mean over its tokens, then the mean over sequences
+    (GRPO's original; a long completion's tokens weigh less). ``"constant"``: the sum over tokens divided by
+    sequences x ``max_new_tokens``, the env's (Dr. GRPO's: no length bias). Each is exact under
+    ``gradient_accumulation_steps`` and ``torchrun``."""
     gamma: float = 1.0
     """Discount over tokens (1.0: the reward is about the whole text)."""
     gae_lambda: float = 0.95
@@ -78,6 +90,12 @@ class TokenPPOConfig:
     """``"gae"`` (critic), ``"grpo"`` or ``"rloo"`` (group baselines, critic-free; need ``group_size >= 2``)."""
     group_size: int = 1
     """Completions per prompt in a rollout (the env's slot count must be a multiple of it)."""
+    scale_rewards: str | None = None
+    """What a group baseline divides ``R_i - baseline`` by: ``"group"`` the std of the prompt's group's returns
+    (GRPO's), ``"batch"`` the std of the whole rollout's returns, ``"none"`` nothing (Dr. GRPO; RLOO's). ``None``:
+    the baseline's own (``"group"`` for ``"grpo"``, ``"none"`` for ``"rloo"``). Only for the group baselines.
+    ``normalize_advantage`` whitens afterwards over the rollout: set it False too for Dr. GRPO's unscaled
+    advantages."""
 
     # ---------------------------------------------------------------- the sampling distribution
     temperature: float = 1.0
@@ -142,10 +160,19 @@ class TokenPPOConfig:
             _positive(name, getattr(self, name), integer=True)
         for name in ("learning_rate", "clip_range", "max_grad_norm", "temperature"):
             _positive(name, getattr(self, name))
+        if self.clip_range_high is not None:
+            _positive("clip_range_high", self.clip_range_high, none_hint=True)
+        _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
         _choice("old_logprobs", self.old_logprobs, OLD_LOGPROBS)
         _choice("baseline", self.baseline, BASELINES)
         if self.baseline != "gae" and self.group_size < 2:
             raise ValueError(f"baseline={self.baseline!r} compares completions of the same prompt: set group_size >= 2.")
+        if self.scale_rewards is not None:
+            _choice("scale_rewards", self.scale_rewards, REWARD_SCALINGS, none_hint=True)
+            if self.baseline == "gae":
+                raise ValueError(f"scale_rewards={self.scale_rewards!r} scales a group baseline's advantages: set "
+                                 f"baseline to one of {GROUP_BASELINES}, or leave scale_rewards None with 'gae' "
+                                 "(normalize_advantage whitens GAE's advantages).")
         _choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {self.gamma!r} and {self.gae_lambda!r}.")
@@ -256,14 +283,15 @@ def check_ppo_section(section: dict[str, Any], *, seed: int | None, num_envs: in
     return config
 
 
-def _positive(name: str, value: Any, integer: bool = False) -> None:
+def _positive(name: str, value: Any, integer: bool = False, none_hint: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (integer and int(value) != value):
-        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}.")
+        alternative = " or None" if none_hint else ""
+        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}{alternative}, got {value!r}.")
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+def _choice(name: str, value: Any, choices: tuple[str, ...], none_hint: bool = False) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
+        raise ValueError(f"{name} must be one of {choices}{' or None' if none_hint else ''}, got {value!r}.")
 
 
 def _jsonable(name: str, value: Any) -> Any:

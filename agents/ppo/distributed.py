@@ -21,8 +21,9 @@ What changes under ``torchrun`` (``WORLD_SIZE`` > 1), and why the update is the 
   ranks; it must be a multiple of the world size). Every rank draws the same permutation of the global buffer
   (a seed broadcast from rank 0), so all ranks agree on each minibatch; rank ``r`` runs forward and backward on
   the ``r``-th of ``world_size`` equal slices of it. Each slice's loss is weighted by its share of the
-  minibatch's tokens times ``world_size``, so DDP's gradient *average* is the gradient of the whole
-  minibatch's token-mean loss, exactly as on one process. Micro-batches other than the last skip DDP's
+  minibatch's tokens (of its sequences, for the policy term under ``loss_aggregation="sequence_mean"`` or
+  ``"constant"``) times ``world_size``, so DDP's gradient *average* is the gradient of the whole
+  minibatch's loss, exactly as on one process. Micro-batches other than the last skip DDP's
   all-reduce (``no_sync``); the early-stop KL and the logged loss are all-reduced, so every rank takes the same
   branch.
 * **Only rank 0 writes**: ``TokenPPO.save`` and the default SB3 logger are no-ops elsewhere; ``textgym train``

@@ -128,7 +128,7 @@ def rewards_and_advantages(buf: SequenceRolloutBuffer, kl_coef: float, config: A
         buf: a scored rollout (:func:`score_episodes`).
         kl_coef: the KL coefficient ``beta`` now.
         config: the run's ``TokenPPOConfig`` (``kl_estimator``, ``missing_eos_penalty``, ``baseline``,
-            ``group_size``, ``gamma``, ``gae_lambda``, ``normalize_advantage``).
+            ``group_size``, ``scale_rewards``, ``gamma``, ``gae_lambda``, ``normalize_advantage``).
 
     Returns:
         ``(buffer with token_rewards / advantages / returns, mean per-sequence KL)``.
@@ -145,7 +145,7 @@ def rewards_and_advantages(buf: SequenceRolloutBuffer, kl_coef: float, config: A
         advantages, returns = compute_gae(rewards, buf.values, mask, config.gamma, config.gae_lambda)
     else:
         # Critic-free: the sequence's return (KL penalty included as reward shaping) against its group.
-        seq_adv = group_advantages(rewards.sum(1), config.group_size, config.baseline)
+        seq_adv = group_advantages(rewards.sum(1), config.group_size, config.baseline, scale=config.scale_rewards)
         advantages = seq_adv[:, None] * mask
         returns = torch.zeros_like(advantages)
     if config.normalize_advantage:

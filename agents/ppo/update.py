@@ -1,8 +1,9 @@
 """Step 4 of a TokenPPO iteration: ``n_epochs`` of minibatch PPO over a rollout.
 
-:func:`minibatches` yields, for each global minibatch, this rank's micro-batches with the weight each one's
-loss gets (its share of the minibatch's tokens times the world size: the summed micro-batch gradients equal
-the whole minibatch's, and DDP's gradient average divides the world size out again). :func:`ppo_update` runs
+:func:`minibatches` yields, for each global minibatch, this rank's micro-batches with the weights each one's
+losses get (its share of the minibatch's tokens for a token mean, of its sequences for the per-sequence
+aggregations, times the world size: the summed micro-batch gradients equal the whole minibatch's, and DDP's
+gradient average divides the world size out again). :func:`ppo_update` runs
 the epochs over them: one optimiser step per minibatch, SB3's ``target_kl`` early stop, and the non-finite
 guard's checks of the losses and the gradient norm (the first problem ends the update).
 """
@@ -19,7 +20,7 @@ from torch import nn
 
 from agents.ppo.advantages import masked_mean
 from agents.ppo.buffer import SequenceBatch, SequenceRolloutBuffer
-from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
+from agents.ppo.losses import aggregate_loss, clipped_policy_loss, clipped_value_loss
 from agents.ppo.rollout import LogitsProcessor, evaluate_sequences
 
 #: The update's per-step ("loss") and per-micro-batch statistics, in the order they are logged.
@@ -35,21 +36,33 @@ class MicroBatch:
 
     Attributes:
         batch: the rows as model inputs.
-        share: its tokens over the whole (global) minibatch's: the weight of its token-mean loss.
+        share: its tokens over the whole (global) minibatch's: the weight of its token-mean losses (the value
+            loss always, the policy loss and entropy bonus under ``loss_aggregation="token_mean"``).
         last: the minibatch's last micro-batch on this rank (DDP all-reduces the gradients after it).
+        policy_share: the weight of its policy loss and entropy bonus: ``share`` itself (the same tensor) for a
+            token mean; its sequences over the minibatch's for ``"sequence_mean"`` and ``"constant"``, whose
+            micro-batch losses are per-sequence means / sums over ``sequences x max_new_tokens``.
     """
 
     batch: SequenceBatch
     share: torch.Tensor
     last: bool
+    policy_share: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy_share is None:
+            self.policy_share = self.share
 
 
 @dataclass
 class Minibatch:
-    """One optimiser step's rows: ``indices`` of the global buffer, this rank's ``micro_batches`` of them."""
+    """One optimiser step's rows: ``indices`` of the global buffer, this rank's ``micro_batches`` of them, and
+    ``max_new_tokens``, the buffer's response width ``T`` (the env's ``max_new_tokens``: the observation holds
+    ``P + max_new_tokens`` columns), which ``loss_aggregation="constant"`` divides by."""
 
     indices: torch.Tensor
     micro_batches: list[MicroBatch]
+    max_new_tokens: int = 0
 
 
 @dataclass
@@ -70,9 +83,10 @@ class UpdateResult:
 
 
 def minibatches(buf: SequenceRolloutBuffer, batch_size: int, shuffle: torch.Generator, dist: Any,
-                accumulation_steps: int) -> Iterator[Minibatch]:
+                accumulation_steps: int, loss_aggregation: str = "token_mean") -> Iterator[Minibatch]:
     """One pass over ``buf`` in shuffled global minibatches of ``batch_size`` rows, each split into this rank's
-    slice (``dist.shard``) and that slice into up to ``accumulation_steps`` micro-batches."""
+    slice (``dist.shard``) and that slice into up to ``accumulation_steps`` micro-batches, weighted for
+    ``loss_aggregation`` (:class:`MicroBatch`)."""
     for batch in buf.minibatches(batch_size, shuffle):
         rows_here = dist.shard(batch.indices)  # this rank's slice of the (global) minibatch
         micro_rows = rows_here.tensor_split(min(accumulation_steps, rows_here.numel()))
@@ -80,8 +94,13 @@ def minibatches(buf: SequenceRolloutBuffer, batch_size: int, shuffle: torch.Gene
         micro = []
         for i, rows in enumerate(micro_rows):
             part = buf.get(rows)
-            micro.append(MicroBatch(part, part.response_mask.sum() / batch_tokens, last=i == len(micro_rows) - 1))
-        yield Minibatch(batch.indices, micro)
+            share = part.response_mask.sum() / batch_tokens
+            # A per-sequence mean (or a sum over sequences x T) of a micro-batch, weighted by its share of the
+            # sequences, sums to the minibatch's: the token share would weigh its sequences by their lengths.
+            policy_share = share if loss_aggregation == "token_mean" else torch.tensor(
+                rows.numel() / batch.indices.numel(), device=share.device)
+            micro.append(MicroBatch(part, share, last=i == len(micro_rows) - 1, policy_share=policy_share))
+        yield Minibatch(batch.indices, micro, max_new_tokens=buf.response_ids.shape[1])
 
 
 def ppo_update(
@@ -117,13 +136,14 @@ def ppo_update(
         result.problem = problem
         return result
     for _epoch in range(config.n_epochs):
-        for minibatch in minibatches(buf, config.batch_size, shuffle, dist, config.gradient_accumulation_steps):
+        for minibatch in minibatches(buf, config.batch_size, shuffle, dist, config.gradient_accumulation_steps,
+                                     config.loss_aggregation):
             optimizer.zero_grad(set_to_none=True)
             result.problem, step_loss, step_kl = _accumulate_gradients(minibatch, result.stats, config, train_policy,
                                                                        sampler, guard, dist, autocast)
             if result.problem is not None:
                 return _stopped(result, optimizer)
-            # The minibatch's token-mean loss and approx KL, summed over ranks: every rank takes the same branch.
+            # The minibatch's loss and token-mean approx KL, summed over ranks: every rank takes the same branch.
             step_loss, step_kl = dist.all_sum(step_loss, step_kl)
             result.stats["loss"].append(step_loss)
             if config.target_kl is not None and step_kl > 1.5 * config.target_kl:
@@ -151,23 +171,39 @@ def _accumulate_gradients(minibatch: Minibatch, stats: dict[str, list[float]], c
                 train_policy, b.input_ids, b.attention_mask, b.prompt_length, b.response_ids, b.response_mask,
                 sampler, autocast, entropy_grad=config.ent_coef != 0,  # at 0 the entropy is only logged: no backward
             )
-            pg_loss, pg_stats = clipped_policy_loss(logp, b.old_logp, b.advantages, b.response_mask, config.clip_range)
-            ent = masked_mean(entropy, b.response_mask)
-            loss = pg_loss - config.ent_coef * ent
-            v_loss = torch.zeros(())
+            pg_loss, pg_stats = clipped_policy_loss(logp, b.old_logp, b.advantages, b.response_mask, config.clip_range,
+                                                    config.clip_range_high, config.loss_aggregation,
+                                                    minibatch.max_new_tokens)
+            ent = masked_mean(entropy, b.response_mask)  # logged as the mean entropy per token, whatever the loss's
+            ent_bonus = ent if config.loss_aggregation == "token_mean" else aggregate_loss(
+                entropy, b.response_mask, config.loss_aggregation, minibatch.max_new_tokens)
+            policy_term = loss = pg_loss - config.ent_coef * ent_bonus
+            v_loss = value_term = torch.zeros(())
             if config.uses_critic:
                 v_loss = clipped_value_loss(values, b.values, b.returns, b.response_mask, config.clip_range_vf)
-                loss = loss + config.vf_coef * v_loss
+                value_term = config.vf_coef * v_loss
+                loss = loss + value_term
             problem = guard.check_loss(b.indices, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": ent, "loss": loss},
                                        {"logp": logp, "entropy": entropy, "values": values})
             if dist.any_true(problem is not None):  # all ranks skip together (DDP would wait)
                 return problem or guard.on_another_rank(), step_loss, step_kl
-            (loss * micro.share * dist.world_size).backward()
+            weighted, weighted_value = _weighted_loss(loss, policy_term, value_term, micro)
+            (weighted * dist.world_size).backward()
         for key, value in (("policy_loss", pg_loss.item()), ("value_loss", v_loss.item()), ("entropy", ent.item()), *pg_stats.items()):
             stats[key].append(value)
         step_kl += pg_stats["approx_kl"] * micro.share.item()
-        step_loss += loss.item() * micro.share.item()
+        step_loss += weighted_value
     return None, step_loss, step_kl
+
+
+def _weighted_loss(loss: torch.Tensor, policy_term: torch.Tensor, value_term: torch.Tensor,
+                   micro: MicroBatch) -> tuple[torch.Tensor, float]:
+    """This micro-batch's part of the minibatch's loss, as the tensor to backward and the float to log: the
+    policy term (policy loss and entropy bonus) weighted by ``policy_share``, the value term by ``share``."""
+    if micro.policy_share is micro.share:  # a token mean: one weight for the whole loss, the same rounding as ever
+        return loss * micro.share, loss.item() * micro.share.item()
+    return (policy_term * micro.policy_share + value_term * micro.share,
+            policy_term.item() * micro.policy_share.item() + value_term.item() * micro.share.item())
 
 
 def update_metrics(result: UpdateResult, lr: float, clip_range: float) -> dict[str, float]:

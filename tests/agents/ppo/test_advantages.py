@@ -54,12 +54,40 @@ def test_grpo_and_rloo_baselines():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"group_size": 1}, "group_size >= 2"), ({"group_size": 4}, "divisible"), ({"method": "ppo"}, "baseline must be")],
+    [({"group_size": 1}, "group_size >= 2"), ({"group_size": 4}, "divisible"), ({"method": "ppo"}, "baseline must be"),
+     ({"scale": "std"}, "scale_rewards must be one of")],
 )
 def test_group_advantages_errors(kwargs, match):
     args = {"scores": torch.zeros(6), "group_size": 2, "method": "grpo", **kwargs}
     with pytest.raises(ValueError, match=match):
         group_advantages(**args)
+
+
+# Two groups of G = 3: [0, 1, 2] (mean 1, unbiased std 1) and [4, 4, 10] (mean 6, std sqrt((4 + 4 + 16) / 2)
+# = sqrt(12)). The whole batch: mean 3.5, squared deviations 12.25 + 6.25 + 2.25 + 0.25 + 0.25 + 42.25 = 63.5,
+# unbiased std sqrt(63.5 / 5) = sqrt(12.7).
+SCORES = torch.tensor([0.0, 1.0, 2.0, 4.0, 4.0, 10.0])
+GRPO_CENTRED = [-1.0, 0.0, 1.0, -2.0, -2.0, 4.0]  # R_i - mean_g R
+RLOO_CENTRED = [-1.5, 0.0, 1.5, -3.0, -3.0, 6.0]  # G / (G - 1) = 3/2 times that
+GROUP_STDS = [1.0] * 3 + [12.0**0.5] * 3
+
+
+@pytest.mark.parametrize("method,centred", [("grpo", GRPO_CENTRED), ("rloo", RLOO_CENTRED)])
+@pytest.mark.parametrize("scale", ["group", "batch", "none"])
+def test_scale_rewards_divides_by_the_group_std_the_batch_std_or_nothing(method, centred, scale):
+    divisor = {"group": GROUP_STDS, "batch": [12.7**0.5] * 6, "none": [1.0] * 6}[scale]
+    expected = torch.tensor([c / d for c, d in zip(centred, divisor)])
+    torch.testing.assert_close(group_advantages(SCORES, 3, method, scale=scale), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_scale_rewards_none_keeps_each_baselines_own_scaling_bit_for_bit():
+    """The default (None) is GRPO's group std and RLOO's no division, exactly as before the option existed."""
+    assert torch.equal(group_advantages(SCORES, 3, "grpo"), group_advantages(SCORES, 3, "grpo", scale="group"))
+    assert torch.equal(group_advantages(SCORES, 3, "rloo"), group_advantages(SCORES, 3, "rloo", scale="none"))
+    grouped = SCORES.view(-1, 3)
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    assert torch.equal(group_advantages(SCORES, 3, "grpo"), (centred / (grouped.std(dim=1, keepdim=True) + 1e-6)).reshape(-1))
+    assert torch.equal(group_advantages(SCORES, 3, "rloo"), (centred * 3 / 2).reshape(-1))
 
 
 def test_whiten_ignores_padding():

@@ -73,3 +73,43 @@ def test_the_cli_ppo_section_is_checked_with_the_same_rules():
         check_ppo_section({"baseline": "grpo"}, seed=0, num_envs=8)
     with pytest.raises(ConfigError, match="multiple of group_size"):
         check_ppo_section({"baseline": "grpo", "group_size": 3}, seed=0, num_envs=8)
+
+
+def test_clip_range_high_is_validated_and_read_from_the_cli_section():
+    assert TokenPPOConfig().clip_range_high is None  # symmetric clipping unless asked
+    with pytest.raises(ValueError, match="clip_range_high must be a positive number or None, got 0"):
+        TokenPPOConfig(clip_range_high=0)
+    assert check_ppo_section({"clip_range_high": 0.28}, seed=0, num_envs=8).clip_range_high == 0.28
+    with pytest.raises(ConfigError, match="clip_range_high must be a positive number or None, got 'high'"):
+        check_ppo_section({"clip_range_high": "high"}, seed=0, num_envs=8)
+
+
+def test_scale_rewards_is_validated_and_read_from_the_cli_section():
+    assert TokenPPOConfig().scale_rewards is None  # each baseline's own scaling
+    with pytest.raises(ValueError, match=r"scale_rewards must be one of \('group', 'batch', 'none'\) or None, got 'std'"):
+        TokenPPOConfig(baseline="grpo", group_size=2, scale_rewards="std")
+    with pytest.raises(ValueError, match="scale_rewards='none' scales a group baseline's advantages: set baseline"):
+        TokenPPOConfig(scale_rewards="none")  # GAE has no group to scale by
+    section = {"baseline": "grpo", "group_size": 2, "scale_rewards": "batch"}
+    assert check_ppo_section(section, seed=0, num_envs=8).scale_rewards == "batch"
+    with pytest.raises(ConfigError, match="In section 'ppo': scale_rewards must be one of"):
+        check_ppo_section({**section, "scale_rewards": False}, seed=0, num_envs=8)  # YAML's bare `no`
+
+
+def test_loss_aggregation_is_validated_and_read_from_the_cli_section():
+    assert TokenPPOConfig().loss_aggregation == "token_mean"  # DAPO's / TRL's default, the loss as before
+    with pytest.raises(ValueError, match=r"loss_aggregation must be one of \('token_mean', 'sequence_mean', 'constant'\), got 'sum'"):
+        TokenPPOConfig(loss_aggregation="sum")
+    assert check_ppo_section({"loss_aggregation": "constant"}, seed=0, num_envs=8).loss_aggregation == "constant"
+    with pytest.raises(ConfigError, match="ppo.loss_aggregation must be a str"):
+        check_ppo_section({"loss_aggregation": 1}, seed=0, num_envs=8)
+
+
+def test_the_policy_gradient_options_round_trip_through_save_and_load(tmp_path):
+    options = {"clip_range_high": 0.28, "loss_aggregation": "constant", "scale_rewards": "batch"}
+    algo = TokenPPO(tiny_model(), ToyVectorEnv(), baseline="grpo", group_size=2, seed=0, device="cpu", **options)
+    algo.save(str(tmp_path / "run"))
+    saved = json.loads((tmp_path / "run" / "token_ppo.json").read_text())["hyperparams"]
+    assert {k: saved[k] for k in options} == options
+    loaded = TokenPPO.load(str(tmp_path / "run"), env=ToyVectorEnv(), device="cpu")
+    assert {k: getattr(loaded.config, k) for k in options} == options and loaded.config == algo.config

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from agents.ppo.losses import clipped_policy_loss, clipped_value_loss
+from agents.ppo.advantages import masked_mean
+from agents.ppo.losses import aggregate_loss, clipped_policy_loss, clipped_value_loss
 
 
 def test_policy_loss_at_ratio_one_is_minus_mean_advantage():
@@ -62,3 +63,76 @@ def test_approx_kl_stays_finite_when_a_sampled_token_leaves_the_support(processi
     _, stats = clipped_policy_loss(new_logp, old_logp, torch.ones_like(old_logp), torch.ones_like(old_logp), 0.2)
     log_ratio = float(new_logp[0, 0] - old_logp[0, 0])  # only the finite token counts
     assert stats["approx_kl"] == pytest.approx(math.expm1(log_ratio) - log_ratio, abs=1e-6)
+
+
+def test_clip_range_high_decouples_the_upper_clip():
+    """DAPO's clip-higher: the ratio is clipped to [1 - 0.2, 1 + 0.28] instead of [0.8, 1.2]."""
+    ratios = torch.tensor([[1.25, 0.75, 1.3, 1.0]])
+    logp = ratios.log().requires_grad_()
+    adv = torch.tensor([[1.0, -1.0, 1.0, 2.0]])
+    loss, stats = clipped_policy_loss(logp, torch.zeros(1, 4), adv, torch.ones(1, 4), 0.2, clip_range_high=0.28)
+    # Token 0 (1.25 < 1.28) keeps rho A = 1.25; token 1 takes the lower clip 0.8 * -1 (the min); token 2 the upper
+    # 1.28 * 1; token 3 is unclipped, 2. The loss is minus their mean.
+    assert loss.item() == pytest.approx(-(1.25 - 0.8 + 1.28 + 2.0) / 4, abs=1e-6)
+    assert stats["clip_fraction"] == 0.5  # tokens 1 (below 0.8) and 2 (above 1.28): one on each side
+    loss.backward()
+    # d(-rho A / 4)/d logp = -rho A / 4 where unclipped, 0 where the clipped term is the min.
+    torch.testing.assert_close(logp.grad, torch.tensor([[-1.25 / 4, 0.0, 0.0, -2.0 / 4]]))
+
+    symmetric = logp.detach().requires_grad_()
+    loss, stats = clipped_policy_loss(symmetric, torch.zeros(1, 4), adv, torch.ones(1, 4), 0.2)
+    assert loss.item() == pytest.approx(-(1.2 - 0.8 + 1.2 + 2.0) / 4, abs=1e-6)
+    assert stats["clip_fraction"] == 0.75  # token 0 is clipped too at 1.2
+    loss.backward()
+    torch.testing.assert_close(symmetric.grad, torch.tensor([[0.0, 0.0, 0.0, -2.0 / 4]]))
+
+
+def test_clip_range_high_none_is_the_symmetric_clip_bit_for_bit():
+    """The default must reproduce the symmetric loss and clip_fraction exactly (not to a tolerance)."""
+    g = torch.Generator().manual_seed(0)
+    logp, old = torch.randn(4, 9, generator=g) * 0.3, torch.randn(4, 9, generator=g) * 0.3
+    adv, mask = torch.randn(4, 9, generator=g), torch.rand(4, 9, generator=g) > 0.3
+    loss, stats = clipped_policy_loss(logp, old, adv, mask, 0.2)
+    ratio = torch.exp(logp - old)
+    symmetric = torch.min(ratio * adv, torch.clamp(ratio, 0.8, 1.2) * adv)
+    assert torch.equal(loss, -masked_mean(symmetric, mask))
+    assert stats["clip_fraction"] == masked_mean(((ratio - 1.0).abs() > 0.2).float(), mask).item()
+    assert 0 < stats["clip_fraction"] < 1  # both branches of the count are exercised
+
+
+# Two sequences of 3 and 1 valid tokens; the padding holds 100s that no aggregation may read.
+TERMS = torch.tensor([[1.0, 2.0, 3.0], [4.0, 100.0, 100.0]])
+TERMS_MASK = torch.tensor([[1, 1, 1], [1, 0, 0]], dtype=torch.bool)
+
+
+@pytest.mark.parametrize("aggregation,expected", [
+    ("token_mean", (1 + 2 + 3 + 4) / 4),   # every token alike
+    ("sequence_mean", (6 / 3 + 4 / 1) / 2),  # each sequence's mean, then their mean
+    ("constant", (1 + 2 + 3 + 4) / (2 * 5)),  # the sum over 2 sequences x max_new_tokens = 5
+])
+def test_aggregate_loss_by_hand(aggregation, expected):
+    assert aggregate_loss(TERMS, TERMS_MASK, aggregation, max_new_tokens=5).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_aggregate_loss_errors():
+    with pytest.raises(ValueError, match="pass max_new_tokens"):
+        aggregate_loss(TERMS, TERMS_MASK, "constant")
+    with pytest.raises(ValueError, match="loss_aggregation must be one of"):
+        aggregate_loss(TERMS, TERMS_MASK, "sum")
+
+
+@pytest.mark.parametrize("aggregation,token_weights", [
+    ("token_mean", [[1 / 4] * 3, [1 / 4, 0.0, 0.0]]),
+    ("sequence_mean", [[1 / (2 * 3)] * 3, [1 / 2, 0.0, 0.0]]),  # 1 / (sequences x its length)
+    ("constant", [[1 / (2 * 5)] * 3, [1 / (2 * 5), 0.0, 0.0]]),  # 1 / (sequences x max_new_tokens)
+])
+def test_policy_loss_gradient_weights_each_token_by_its_aggregation(aggregation, token_weights):
+    """At ratio 1, d loss / d logp_t = -A_t w_t, with w_t the token's weight in the aggregation."""
+    logp = torch.zeros(2, 3, requires_grad=True)
+    adv = torch.tensor([[1.0, -2.0, 3.0], [4.0, 7.0, 7.0]])
+    loss, stats = clipped_policy_loss(logp, torch.zeros(2, 3), adv, TERMS_MASK, 0.2, None, aggregation, 5)
+    weights = torch.tensor(token_weights)
+    assert loss.item() == pytest.approx(-(adv * weights).sum().item(), abs=1e-6)
+    loss.backward()
+    torch.testing.assert_close(logp.grad, -adv * weights)
+    assert stats["ratio_mean"] == 1.0  # the stats stay token means

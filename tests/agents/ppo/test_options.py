@@ -34,6 +34,20 @@ def test_group_baselines(baseline):
     assert (buf.values == 0).all() and metrics["train/value_loss"] == 0 and "train/explained_variance" not in metrics
 
 
+@pytest.mark.parametrize("baseline", ["grpo", "rloo"])
+def test_scale_rewards_none_gives_the_centred_returns(baseline):
+    """Dr. GRPO: no std division (and no whitening) leaves each token with its group-centred return."""
+    algo = make(env=ToyVectorEnv(num_envs=8), baseline=baseline, group_size=4, scale_rewards="none",
+                normalize_advantage=False)
+    one_iteration(algo)
+    returns = algo.buffer.token_rewards.sum(1).view(2, 4)
+    centred = returns - returns.mean(dim=1, keepdim=True)
+    if baseline == "rloo":
+        centred = centred * 4 / 3  # R_i minus the mean of the other three
+    assert centred.abs().max() > 0  # the rollout's returns differ within a group: a division would show
+    torch.testing.assert_close(algo.buffer.advantages, centred.reshape(-1, 1) * algo.buffer.response_mask, atol=1e-5, rtol=0)
+
+
 def test_per_token_rewards_kl_shaping_and_missing_eos_penalty():
     algo = make(kl_coef=0.2, kl_estimator="k3", missing_eos_penalty=1.5, learning_rate=5e-2, n_epochs=1)
     one_iteration(algo)  # move the policy away from the reference
