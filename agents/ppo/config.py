@@ -173,6 +173,12 @@ class TokenPPOConfig:
                 raise ValueError(f"scale_rewards={self.scale_rewards!r} scales a group baseline's advantages: set "
                                  f"baseline to one of {GROUP_BASELINES}, or leave scale_rewards None with 'gae' "
                                  "(normalize_advantage whitens GAE's advantages).")
+            if self.scale_rewards == "none" and self.normalize_advantage:
+                # Dr. GRPO's point is advantages NOT divided by a std; the rollout-wide whitening would divide
+                # them by one again, silently undoing the choice.
+                warnings.warn("scale_rewards='none' (Dr. GRPO's unscaled advantages) with normalize_advantage=True: "
+                              "the rollout-wide whitening divides the advantages by their std anyway. Set "
+                              "normalize_advantage=False to keep them unscaled.", UserWarning, stacklevel=3)
         _choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {self.gamma!r} and {self.gae_lambda!r}.")

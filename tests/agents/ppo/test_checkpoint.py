@@ -65,7 +65,7 @@ CASES = {
     "adaptive-kl+nlpo+k3": {"kl_target": 0.5, "kl_estimator": "k3", "nlpo_top_p": 0.9, "nlpo_min_tokens": 2, "nlpo_update_interval": 1},
     "grpo": {"baseline": "grpo", "group_size": 2, "kl_coef": 0.0},
     "grpo+dapo-clip+dr-grpo": {"baseline": "grpo", "group_size": 2, "clip_range_high": 0.28, "scale_rewards": "none",
-                               "loss_aggregation": "constant"},
+                               "normalize_advantage": False, "loss_aggregation": "constant"},
     "lora": {"lora": {"r": 4, "target_modules": ["c_attn"]}},
 }
 

@@ -3,6 +3,7 @@
 import dataclasses
 import inspect
 import json
+import warnings
 
 import pytest
 
@@ -90,6 +91,13 @@ def test_scale_rewards_is_validated_and_read_from_the_cli_section():
         TokenPPOConfig(baseline="grpo", group_size=2, scale_rewards="std")
     with pytest.raises(ValueError, match="scale_rewards='none' scales a group baseline's advantages: set baseline"):
         TokenPPOConfig(scale_rewards="none")  # GAE has no group to scale by
+    # Dr. GRPO: unscaled group advantages are whitened anyway unless normalize_advantage is off; say so.
+    with pytest.warns(UserWarning, match="Set normalize_advantage=False to keep them unscaled"):
+        TokenPPOConfig(baseline="grpo", group_size=2, scale_rewards="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TokenPPOConfig(baseline="grpo", group_size=2, scale_rewards="none", normalize_advantage=False)
+        TokenPPOConfig(baseline="rloo", group_size=2)  # RLOO's own 'none' is implied, not asked for: no warning
     section = {"baseline": "grpo", "group_size": 2, "scale_rewards": "batch"}
     assert check_ppo_section(section, seed=0, num_envs=8).scale_rewards == "batch"
     with pytest.raises(ConfigError, match="In section 'ppo': scale_rewards must be one of"):
