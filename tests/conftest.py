@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
+
+
+def pytest_configure(config):
+    # A shell starts a background job (`make test &`, `nohup`) with SIGINT ignored, and Python then leaves it
+    # ignored: the Ctrl-C tests (and the subprocesses they start, which inherit the disposition) would see no
+    # signal at all. Give the suite Python's usual Ctrl-C handler whatever launched it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
