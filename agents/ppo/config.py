@@ -178,7 +178,7 @@ class TokenPPOConfig:
                 # them by one again, silently undoing the choice.
                 warnings.warn("scale_rewards='none' (Dr. GRPO's unscaled advantages) with normalize_advantage=True: "
                               "the rollout-wide whitening divides the advantages by their std anyway. Set "
-                              "normalize_advantage=False to keep them unscaled.", UserWarning, stacklevel=3)
+                              "normalize_advantage=False to keep them unscaled.", UserWarning, stacklevel=4)
         _choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {self.gamma!r} and {self.gae_lambda!r}.")
