@@ -38,13 +38,19 @@ import torch
 from benchmarks.common import machine, parser, setup_torch
 
 #: method name -> TokenPPO overrides (group methods use the config's group_size, else 4); "config" is the
-#: task's shipped recipe as it is (its own baseline and settings)
+#: task's shipped recipe as it is (its own baseline and settings). Each is the method's published recipe on top
+#: of the task's other settings (learning rate, KL, sampling): docs/theory.md has one section per option.
 METHODS: dict[str, dict[str, Any]] = {
     "config": {},
     "gae": {"baseline": "gae"},
     "grpo": {"baseline": "grpo"},
+    # Dr. GRPO: no std division anywhere, and a constant loss normaliser (no length bias)
+    "dr_grpo": {"baseline": "grpo", "scale_rewards": "none", "normalize_advantage": False,
+                "loss_aggregation": "constant"},
     "rloo": {"baseline": "rloo"},
 }
+#: the baselines that compare a prompt's completions (the method keeps the config's group_size, else 4)
+GROUP_METHOD_BASELINES = ("grpo", "rloo")
 #: config overrides of ``--quick``: a smoke test of a table script, not a measurement
 QUICK_OVERRIDES = ("num_envs=8", "total_timesteps=64", "eval_episodes=8", "sft.steps=3", "model_size=tiny")
 ALL_TASKS = ("arithmetic", "sentiment", "keywords", "format", "qa", "dialogue", "summarize", "translate")
@@ -57,7 +63,7 @@ def method_options(config: dict, method: str) -> dict[str, Any]:
     if method == "config":
         return ppo
     ppo.update(METHODS[method])
-    if method == "gae":
+    if ppo["baseline"] not in GROUP_METHOD_BASELINES:
         ppo.pop("group_size", None)
     else:
         ppo["group_size"] = int(config.get("ppo", {}).get("group_size", 4))
