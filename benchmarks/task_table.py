@@ -48,9 +48,18 @@ METHODS: dict[str, dict[str, Any]] = {
     "dr_grpo": {"baseline": "grpo", "scale_rewards": "none", "normalize_advantage": False,
                 "loss_aggregation": "constant"},
     "rloo": {"baseline": "rloo"},
+    # DAPO: token-mean loss, clip-higher, dynamic sampling, overlong filtering (its KL removal is not applied:
+    # every method keeps the task's KL settings)
+    "dapo": {"baseline": "grpo", "loss_aggregation": "token_mean", "clip_range": 0.2, "clip_range_high": 0.28,
+             "dynamic_sampling": True, "overlong_filter": True},
+    # GSPO: the sequence-level ratio with its tight clip, averaged per sequence
+    "gspo": {"baseline": "grpo", "importance_ratio": "sequence", "clip_range": 3e-4, "clip_range_high": 4e-4,
+             "loss_aggregation": "sequence_mean"},
+    # REINFORCE++: token returns-to-go whitened over the batch, no critic, no groups
+    "reinforce++": {"baseline": "reinforce++"},
 }
 #: the baselines that compare a prompt's completions (the method keeps the config's group_size, else 4)
-GROUP_METHOD_BASELINES = ("grpo", "rloo")
+GROUP_METHOD_BASELINES = ("grpo", "rloo", "reinforce++_baseline")
 #: config overrides of ``--quick``: a smoke test of a table script, not a measurement
 QUICK_OVERRIDES = ("num_envs=8", "total_timesteps=64", "eval_episodes=8", "sft.steps=3", "model_size=tiny")
 ALL_TASKS = ("arithmetic", "sentiment", "keywords", "format", "qa", "dialogue", "summarize", "translate")

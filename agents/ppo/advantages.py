@@ -1,4 +1,5 @@
-"""Advantages: GAE over per-token rewards (critic) and group baselines (GRPO, RLOO; critic-free).
+"""Advantages: GAE over per-token rewards (critic), group baselines (GRPO, RLOO) and REINFORCE++'s
+whitened returns (both critic-free).
 
 All tensors are ``[B, T]`` over the response tokens of ``B`` sequences, with ``mask[b, t] = 1`` on the tokens
 sequence ``b`` actually generated (its EOS included). Theory: ``docs/theory.md`` sections "GAE" and "Group
@@ -10,6 +11,9 @@ from __future__ import annotations
 import torch
 
 GROUP_BASELINES = ("grpo", "rloo")
+#: REINFORCE++ (Hu 2025): the discounted return-to-go of the per-token rewards, whitened over the global batch;
+#: ``"reinforce++_baseline"`` first subtracts each prompt group's mean task reward (needs ``group_size >= 2``).
+REINFORCE_BASELINES = ("reinforce++", "reinforce++_baseline")
 #: What a group baseline divides its centred returns by (``TokenPPOConfig.scale_rewards``): the std of the
 #: group's returns, the std of the whole batch's, or nothing.
 REWARD_SCALINGS = ("group", "batch", "none")
@@ -76,6 +80,19 @@ def compute_gae(
         last = (delta + gamma * gae_lambda * last) * maskf[:, t]
         advantages[:, t] = last
     return advantages, (advantages + values) * maskf
+
+
+def returns_to_go(rewards: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+    """REINFORCE's per-token return ``G_t = sum_{s >= t} gamma^(s - t) r_s`` along each sequence (0 on padding):
+    GAE with ``V = 0`` and ``lambda = 1``, so it is :func:`compute_gae` with zero values.
+
+    Args:
+        rewards: per-token rewards ``[B, T]`` (KL penalty on every token, task reward on the last).
+        mask: 1 on generated tokens (a prefix of each row).
+        gamma: discount.
+    """
+    advantages, _ = compute_gae(rewards, torch.zeros_like(rewards), mask, gamma, gae_lambda=1.0)
+    return advantages
 
 
 def group_advantages(scores: torch.Tensor, group_size: int, method: str = "grpo", eps: float = 1e-6,

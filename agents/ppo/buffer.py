@@ -29,6 +29,8 @@ class SequenceBatch:
         response_mask: ``[B, T']`` bool, True on generated tokens.
         old_logp, ref_logp, values, advantages, returns: ``[B, T']`` float32.
         indices: the rows of the buffer this minibatch holds.
+        loss_mask: ``[B, T']`` bool, the tokens the losses are taken over: ``response_mask`` less the rows the
+            rollout left out of the loss (``overlong_filter``).
     """
 
     input_ids: torch.Tensor
@@ -42,6 +44,11 @@ class SequenceBatch:
     advantages: torch.Tensor
     returns: torch.Tensor
     indices: torch.Tensor
+    loss_mask: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.loss_mask is None:
+            self.loss_mask = self.response_mask
 
 
 @dataclass
@@ -61,6 +68,8 @@ class SequenceRolloutBuffer:
         terminated: ``[N]`` bool, the episode ended with EOS (False: truncated at ``T`` tokens).
         prompt_indices: ``[N]`` int64, which prompt of the env's prompt source each row answers.
         advantages, returns, token_rewards: ``[N, T]`` float32, filled by ``TokenPPO`` after the rollout.
+        loss_mask: ``[N, T]`` bool, the tokens the losses are taken over, filled with the advantages:
+            ``response_mask``, less truncated episodes under ``overlong_filter`` (``None``: ``response_mask``).
     """
 
     prompt_ids: torch.Tensor
@@ -76,6 +85,7 @@ class SequenceRolloutBuffer:
     advantages: torch.Tensor | None = None
     returns: torch.Tensor | None = None
     token_rewards: torch.Tensor | None = None
+    loss_mask: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n, t = self.response_ids.shape
@@ -138,6 +148,8 @@ class SequenceRolloutBuffer:
             response_ids=inputs.response_ids, response_mask=inputs.response_mask, old_logp=rows(self.old_logp),
             ref_logp=rows(self.ref_logp), values=rows(self.values), advantages=rows(self.advantages),
             returns=rows(self.returns), indices=indices,
+            # never wider than the response mask, even if that was edited after the advantages
+            loss_mask=None if self.loss_mask is None else rows(self.loss_mask) & inputs.response_mask,
         )
 
     def minibatches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[SequenceBatch]:

@@ -18,11 +18,13 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from agents.ppo.advantages import GROUP_BASELINES, REWARD_SCALINGS
+from agents.ppo.advantages import GROUP_BASELINES, REINFORCE_BASELINES, REWARD_SCALINGS
 from agents.ppo.kl import KL_ESTIMATORS
-from agents.ppo.losses import LOSS_AGGREGATIONS
+from agents.ppo.losses import IMPORTANCE_RATIOS, LOSS_AGGREGATIONS
 
-BASELINES = ("gae", *GROUP_BASELINES)
+BASELINES = ("gae", *GROUP_BASELINES, *REINFORCE_BASELINES)
+#: The baselines that compare the completions of one prompt (``group_size >= 2``).
+GROUPED_BASELINES = (*GROUP_BASELINES, "reinforce++_baseline")
 OLD_LOGPROBS = ("auto", "rollout", "recompute")
 #: ``TokenPPO`` arguments about the launch, not the algorithm: not saved, accepted as ``TokenPPO.load`` overrides.
 LAUNCH_OPTIONS = ("distributed", "fsdp")
@@ -66,6 +68,11 @@ class TokenPPOConfig:
     (GRPO's original; a long completion's tokens weigh less). ``"constant"``: the sum over tokens divided by
     sequences x ``max_new_tokens``, the env's (Dr. GRPO's: no length bias). Each is exact under
     ``gradient_accumulation_steps`` and ``torchrun``."""
+    importance_ratio: str = "token"
+    """What the clipped ratio is taken of. ``"token"``: each token's ``pi / pi_old`` (PPO's). ``"sequence"``:
+    GSPO's per-sequence ratio, the geometric mean of its tokens' (``exp(mean_t log(pi / pi_old))``), clipped once
+    per sequence; GSPO clips far tighter (``clip_range=3e-4``, ``clip_range_high=4e-4``) and averages per
+    sequence (``loss_aggregation="sequence_mean"``)."""
     gamma: float = 1.0
     """Discount over tokens (1.0: the reward is about the whole text)."""
     gae_lambda: float = 0.95
@@ -87,7 +94,10 @@ class TokenPPOConfig:
 
     # ---------------------------------------------------------------- advantages
     baseline: str = "gae"
-    """``"gae"`` (critic), ``"grpo"`` or ``"rloo"`` (group baselines, critic-free; need ``group_size >= 2``)."""
+    """``"gae"`` (critic); ``"grpo"`` or ``"rloo"`` (group baselines, critic-free; need ``group_size >= 2``);
+    ``"reinforce++"`` (critic-free: each token's return-to-go, whitened over the batch by
+    ``normalize_advantage``), ``"reinforce++_baseline"`` (the same after subtracting each prompt group's mean task
+    reward; needs ``group_size >= 2``)."""
     group_size: int = 1
     """Completions per prompt in a rollout (the env's slot count must be a multiple of it)."""
     scale_rewards: str | None = None
@@ -96,6 +106,15 @@ class TokenPPOConfig:
     the baseline's own (``"group"`` for ``"grpo"``, ``"none"`` for ``"rloo"``). Only for the group baselines.
     ``normalize_advantage`` whitens afterwards over the rollout: set it False too for Dr. GRPO's unscaled
     advantages."""
+
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: drop the prompt groups whose completions all got the same reward (zero advantage
+    under a group baseline) and sample new prompts until the rollout holds ``num_envs / group_size`` informative
+    groups (needs ``group_size >= 2``). Every sampled token counts in ``total_timesteps`` and in the time; one
+    process only for now (not under ``torchrun``)."""
+    dynamic_sampling_max_rollouts: int = 3
+    """The most rollouts one iteration samples with ``dynamic_sampling`` (DAPO's ``max_num_gen_batches``); short of
+    informative groups after them, the update trains on those it has."""
 
     # ---------------------------------------------------------------- the sampling distribution
     temperature: float = 1.0
@@ -106,6 +125,15 @@ class TokenPPOConfig:
     """Nucleus sampling mass (1.0: off)."""
     missing_eos_penalty: float | None = None
     """Subtracted from the reward of episodes truncated without EOS (``None``: off)."""
+    overlong_buffer: int | None = None
+    """DAPO's soft overlong punishment: the last this many tokens before the env's ``max_new_tokens`` cost
+    ``overlong_penalty`` x (tokens into them) / ``overlong_buffer``, so the penalty grows linearly to
+    ``overlong_penalty`` at the limit (``None``: off)."""
+    overlong_penalty: float = 1.0
+    """The soft overlong punishment at the length limit (with ``overlong_buffer``)."""
+    overlong_filter: bool = False
+    """DAPO's overlong filtering: episodes truncated at ``max_new_tokens`` without EOS take no part in the losses
+    or the advantage whitening (their reward says nothing about a text that was cut off)."""
     nlpo_top_p: float | None = None
     """NLPO action masking: restrict each step to the top-p nucleus of a lagged policy copy (``None``: off)."""
     nlpo_min_tokens: int = 100
@@ -156,29 +184,38 @@ class TokenPPOConfig:
     def validate(self) -> None:
         """Every rule on the hyperparameters, with an error that names the bad value (``ValueError``)."""
         for name in ("n_epochs", "batch_size", "gradient_accumulation_steps", "group_size", "num_envs",
-                     "logprob_chunk_size"):
+                     "logprob_chunk_size", "dynamic_sampling_max_rollouts"):
             _positive(name, getattr(self, name), integer=True)
         for name in ("learning_rate", "clip_range", "max_grad_norm", "temperature"):
             _positive(name, getattr(self, name))
         if self.clip_range_high is not None:
             _positive("clip_range_high", self.clip_range_high, none_hint=True)
         _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
+        _choice("importance_ratio", self.importance_ratio, IMPORTANCE_RATIOS)
         _choice("old_logprobs", self.old_logprobs, OLD_LOGPROBS)
         _choice("baseline", self.baseline, BASELINES)
-        if self.baseline != "gae" and self.group_size < 2:
+        if self.baseline in GROUPED_BASELINES and self.group_size < 2:
             raise ValueError(f"baseline={self.baseline!r} compares completions of the same prompt: set group_size >= 2.")
+        if self.dynamic_sampling and self.group_size < 2:
+            raise ValueError("dynamic_sampling drops the prompt groups whose completions all scored the same: set "
+                             "group_size >= 2 (with a group baseline such as baseline='grpo').")
         if self.scale_rewards is not None:
             _choice("scale_rewards", self.scale_rewards, REWARD_SCALINGS, none_hint=True)
-            if self.baseline == "gae":
+            if self.baseline not in GROUP_BASELINES:
                 raise ValueError(f"scale_rewards={self.scale_rewards!r} scales a group baseline's advantages: set "
-                                 f"baseline to one of {GROUP_BASELINES}, or leave scale_rewards None with 'gae' "
-                                 "(normalize_advantage whitens GAE's advantages).")
+                                 f"baseline to one of {GROUP_BASELINES}, or leave scale_rewards None with "
+                                 f"{self.baseline!r} (normalize_advantage whitens its advantages).")
             if self.scale_rewards == "none" and self.normalize_advantage:
                 # Dr. GRPO's point is advantages NOT divided by a std; the rollout-wide whitening would divide
                 # them by one again, silently undoing the choice.
                 warnings.warn("scale_rewards='none' (Dr. GRPO's unscaled advantages) with normalize_advantage=True: "
                               "the rollout-wide whitening divides the advantages by their std anyway. Set "
                               "normalize_advantage=False to keep them unscaled.", UserWarning, stacklevel=4)
+        if self.overlong_buffer is not None:
+            _positive("overlong_buffer", self.overlong_buffer, integer=True, none_hint=True)
+        if isinstance(self.overlong_penalty, bool) or not isinstance(self.overlong_penalty, (int, float)) \
+                or self.overlong_penalty < 0:
+            raise ValueError(f"overlong_penalty must be a number >= 0, got {self.overlong_penalty!r}.")
         _choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {self.gamma!r} and {self.gae_lambda!r}.")
@@ -193,6 +230,13 @@ class TokenPPOConfig:
         from agents.ppo.distributed import check_layout
 
         check_layout(world_size, num_envs, self.batch_size, self.group_size)
+
+    def check_length_limit(self, max_new_tokens: int) -> None:
+        """``overlong_buffer`` against the env's ``max_new_tokens``: the buffer is a stretch before the limit."""
+        if self.overlong_buffer is not None and self.overlong_buffer > max_new_tokens:
+            raise ValueError(f"overlong_buffer={self.overlong_buffer} is longer than the env's max_new_tokens="
+                             f"{max_new_tokens}: the penalty ramps over the last overlong_buffer tokens before the "
+                             f"limit, so set overlong_buffer <= {max_new_tokens}.")
 
     # ---------------------------------------------------------------- derived settings
     @property

@@ -11,6 +11,9 @@ from agents.ppo.advantages import masked_mean
 
 #: How the per-token policy loss (and entropy bonus) become one number (``TokenPPOConfig.loss_aggregation``).
 LOSS_AGGREGATIONS = ("token_mean", "sequence_mean", "constant")
+#: What the clipped ratio is taken of (``TokenPPOConfig.importance_ratio``): each token (PPO's) or each sequence
+#: (GSPO's geometric mean of its tokens' ratios).
+IMPORTANCE_RATIOS = ("token", "sequence")
 
 
 def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, aggregation: str = "token_mean",
@@ -22,6 +25,9 @@ def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, aggregation: str
       a long completion's tokens weigh less each).
     * ``"constant"``: ``sum_{b,t} m x / (B * max_new_tokens)`` (Dr. GRPO: a fixed normaliser, no length bias).
 
+    ``B`` and the per-sequence mean count the rows with at least one token in ``mask``: a row left out of the
+    loss entirely (``overlong_filter``) is not a sequence of the minibatch.
+
     Args:
         per_token: the terms ``x``.
         mask: 1 on valid tokens.
@@ -32,18 +38,39 @@ def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, aggregation: str
         return masked_mean(per_token, mask)
     maskf = mask.to(per_token.dtype)
     per_sequence = (per_token * maskf).sum(dim=1)
+    # The sequences counted are those with a token in the mask (every one, unless overlong_filter left some out).
+    sequences = mask.any(dim=1).sum().clamp(min=1)
     if aggregation == "sequence_mean":
-        return (per_sequence / maskf.sum(dim=1).clamp(min=1.0)).mean()
+        return (per_sequence / maskf.sum(dim=1).clamp(min=1.0)).sum() / sequences
     if aggregation == "constant":
         if max_new_tokens is None:
             raise ValueError("loss_aggregation='constant' divides by sequences x max_new_tokens: pass max_new_tokens.")
-        return per_sequence.sum() / (per_token.shape[0] * max_new_tokens)
+        return per_sequence.sum() / (sequences * max_new_tokens)
     raise ValueError(f"loss_aggregation must be one of {LOSS_AGGREGATIONS}, got {aggregation!r}.")
+
+
+def sequence_log_ratio(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """GSPO's per-token log-ratio: every token of sequence ``b`` carries the *value* of the sequence's
+    length-normalised log-ratio ``log s_b = mean_t (logp - old_logp)`` and the *gradient* of its own
+    ``logp`` scaled by ``s_b``: ``log s_b.detach() + logp - logp.detach()`` (GSPO-token, Zheng et al. 2025).
+
+    With one advantage per sequence and ``sequence_mean`` aggregation the clipped loss over these equals GSPO's
+    sequence-level ``min(s_b A_b, clip(s_b) A_b)`` in value and gradient; with per-token advantages (GAE) it is
+    GSPO-token. Padded entries (``mask`` 0) are ignored; they come back as 0.
+    """
+    valid = mask.bool()
+    log_ratio = torch.where(valid, logp - old_logp, torch.zeros_like(logp))
+    per_sequence = log_ratio.sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp(min=1)
+    # Value 0, gradient d logp; a token outside the current support (logp = -inf under top-k / top-p) makes the
+    # sequence's ratio 0 and contributes no gradient (not inf - inf = nan).
+    own = torch.where(valid & torch.isfinite(logp), logp - logp.detach(), torch.zeros_like(logp))
+    return torch.where(valid, per_sequence.detach() + own, torch.zeros_like(logp))
 
 
 def clipped_policy_loss(
     logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_range: float,
     clip_range_high: float | None = None, aggregation: str = "token_mean", max_new_tokens: int | None = None,
+    importance_ratio: str = "token",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO's clipped surrogate ``-E[min(rho A, clip(rho, 1 - eps, 1 + eps_high) A)]``, ``rho = exp(logp - old_logp)``.
 
@@ -56,13 +83,21 @@ def clipped_policy_loss(
         clip_range_high: ``eps_high``, the clip above 1 (DAPO's clip-higher); ``None``: ``eps`` (symmetric).
         aggregation, max_new_tokens: how the per-token terms become the loss (:func:`aggregate_loss`); the
             stats are token means whatever it is.
+        importance_ratio: ``"token"``: ``rho`` per token (PPO's); ``"sequence"``: GSPO's per-sequence ratio
+            (:func:`sequence_log_ratio`), clipped once per sequence (GSPO's clip ranges are ~1e-3, not 0.2).
 
     Returns:
         ``(loss, stats)`` with ``stats``: ``clip_fraction`` (share of tokens whose ratio lies outside
         ``[1 - eps, 1 + eps_high]``, on either side),
         ``approx_kl`` (``E[(rho - 1) - log rho]``, the k3 estimate of KL(old || new)), ``ratio_mean``.
     """
-    log_ratio = logp - old_logp
+    token_log_ratio = logp - old_logp
+    if importance_ratio == "token":
+        log_ratio = token_log_ratio
+    elif importance_ratio == "sequence":
+        log_ratio = sequence_log_ratio(logp, old_logp, mask)
+    else:
+        raise ValueError(f"importance_ratio must be one of {IMPORTANCE_RATIOS}, got {importance_ratio!r}.")
     ratio = torch.exp(log_ratio)
     unclipped = ratio * advantages
     high = clip_range if clip_range_high is None else clip_range_high
@@ -75,7 +110,8 @@ def clipped_policy_loss(
             "clip_fraction": masked_mean(((ratio - 1.0 > high) | (1.0 - ratio > clip_range)).float(), mask).item(),
             # Over the tokens where both log-probs are finite: under top-k / top-p a sampled token can fall out of
             # the current policy's support (logp = -inf), which would make the estimate inf and trip target_kl.
-            "approx_kl": _finite_k3(log_ratio, mask),
+            # Per token whatever the clipped ratio: target_kl's early stop means the same under GSPO.
+            "approx_kl": _finite_k3(token_log_ratio, mask),
             "ratio_mean": masked_mean(ratio, mask).item(),
         }
     return loss, stats

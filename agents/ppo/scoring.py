@@ -2,8 +2,8 @@
 
 * :func:`score_episodes`: the old log-probs and values (kept by the sampling loop, or one teacher-forced pass)
   and the reference's log-probs of every generated token: a complete :class:`SequenceRolloutBuffer`.
-* :func:`rewards_and_advantages`: per-token rewards (task reward - ``kl_coef`` x KL - missing-EOS penalty), then
-  GAE or a group baseline; returns the buffer with them and the rollout's mean per-sequence KL, which the KL
+* :func:`rewards_and_advantages`: per-token rewards (task reward - ``kl_coef`` x KL - the missing-EOS and
+  overlong penalties), then GAE, a group baseline or REINFORCE++'s whitened returns; returns the buffer with them and the rollout's mean per-sequence KL, which the KL
   controller reads after the update.
 
 Theory: ``docs/theory.md`` sections 2-4.
@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.ppo.advantages import compute_gae, group_advantages, whiten
+from agents.ppo.advantages import (REINFORCE_BASELINES, compute_gae, group_advantages, returns_to_go,
+                                   whiten)
 from agents.ppo.buffer import SequenceRolloutBuffer, model_inputs
 from agents.ppo.kl import kl_estimate
 from agents.ppo.rollout import Episodes, LogitsProcessor, evaluate_sequences
@@ -37,6 +38,7 @@ class Rollout:
         reward_components: name -> ``[N]`` per-component task rewards of this rank's episodes.
         generate_s: seconds spent sampling.
         rollout_s: seconds spent sampling and scoring.
+        dynamic_sampling: what ``dynamic_sampling``'s refill did (``None``: off).
     """
 
     buffer: SequenceRolloutBuffer
@@ -45,6 +47,7 @@ class Rollout:
     reward_components: dict[str, np.ndarray]
     generate_s: float = 0.0
     rollout_s: float = 0.0
+    dynamic_sampling: Any = None
 
     def describe_row(self, row: int, prompt_source: Any) -> dict[str, Any]:
         """Buffer row -> ``{"row", "prompt", "completion"}``: the prompt text and completion it came from, as far
@@ -122,36 +125,67 @@ def score_episodes(
 
 
 def rewards_and_advantages(buf: SequenceRolloutBuffer, kl_coef: float, config: Any) -> tuple[SequenceRolloutBuffer, float]:
-    """Per-token rewards (KL shaping + env reward + missing-EOS penalty), then GAE or a group baseline.
+    """Per-token rewards (env reward + length shaping - ``kl_coef`` x KL), then the advantages.
 
     Args:
-        buf: a scored rollout (:func:`score_episodes`).
+        buf: a scored rollout (:func:`score_episodes`); its width ``T`` is the env's ``max_new_tokens``.
         kl_coef: the KL coefficient ``beta`` now.
-        config: the run's ``TokenPPOConfig`` (``kl_estimator``, ``missing_eos_penalty``, ``baseline``,
-            ``group_size``, ``scale_rewards``, ``gamma``, ``gae_lambda``, ``normalize_advantage``).
+        config: the run's ``TokenPPOConfig`` (``kl_estimator``, ``missing_eos_penalty``, ``overlong_buffer``,
+            ``overlong_penalty``, ``overlong_filter``, ``baseline``, ``group_size``, ``scale_rewards``, ``gamma``,
+            ``gae_lambda``, ``normalize_advantage``).
 
     Returns:
-        ``(buffer with token_rewards / advantages / returns, mean per-sequence KL)``.
+        ``(buffer with token_rewards / advantages / returns / loss_mask, mean per-sequence KL)``.
     """
     mask = buf.response_mask
+    rows = torch.arange(buf.num_sequences)
+    last = (buf.response_lengths - 1).clamp(min=0)
     kl = kl_estimate(buf.old_logp, buf.ref_logp, config.kl_estimator) * mask
     rollout_kl = float((kl.sum(1)).mean())
     rewards = buf.env_rewards * mask - kl_coef * kl
+    # The length shaping, on each episode's last token.
+    shaping = torch.zeros(buf.num_sequences)
     if config.missing_eos_penalty is not None:
-        last = (buf.response_lengths - 1).clamp(min=0)
-        penalty = torch.where(buf.terminated, 0.0, float(config.missing_eos_penalty))
-        rewards[torch.arange(buf.num_sequences), last] -= penalty
+        shaping -= torch.where(buf.terminated, 0.0, float(config.missing_eos_penalty))
+    if config.overlong_buffer is not None:
+        shaping += overlong_penalty(buf.response_lengths, buf.response_ids.shape[1], config.overlong_buffer,
+                                    config.overlong_penalty)
+    if config.missing_eos_penalty is not None or config.overlong_buffer is not None:
+        rewards[rows, last] += shaping
+    if config.baseline == "reinforce++_baseline":
+        # REINFORCE++-baseline: the task reward against its prompt group's mean (before the KL, which stays per token).
+        task_return = (buf.env_rewards * mask).sum(1) + shaping
+        rewards[rows, last] -= task_return.view(-1, config.group_size).mean(dim=1).repeat_interleave(config.group_size)
+    # DAPO's overlong filtering: truncated episodes take no part in any loss (nor in the whitening).
+    loss_mask = mask & buf.terminated[:, None] if config.overlong_filter else mask
     if config.baseline == "gae":
         advantages, returns = compute_gae(rewards, buf.values, mask, config.gamma, config.gae_lambda)
+    elif config.baseline in REINFORCE_BASELINES:
+        # Critic-free: each token's return-to-go, whitened below over the global batch (REINFORCE++'s baseline).
+        advantages, returns = returns_to_go(rewards, mask, config.gamma), torch.zeros_like(rewards)
     else:
         # Critic-free: the sequence's return (KL penalty included as reward shaping) against its group.
         seq_adv = group_advantages(rewards.sum(1), config.group_size, config.baseline, scale=config.scale_rewards)
         advantages = seq_adv[:, None] * mask
         returns = torch.zeros_like(advantages)
     if config.normalize_advantage:
-        advantages = whiten(advantages, mask)
-    scored = dataclasses.replace(buf, token_rewards=rewards, advantages=advantages.float(), returns=returns.float())
+        advantages = whiten(advantages, loss_mask)
+    scored = dataclasses.replace(buf, token_rewards=rewards, advantages=(advantages * loss_mask).float(),
+                                 returns=returns.float(), loss_mask=loss_mask)
     return scored, rollout_kl
+
+
+def overlong_penalty(lengths: torch.Tensor, max_new_tokens: int, buffer_tokens: int, factor: float) -> torch.Tensor:
+    """DAPO's soft overlong punishment: 0 up to ``max_new_tokens - buffer_tokens`` tokens, then falling linearly
+    to ``-factor`` at ``max_new_tokens`` (the env's limit, where an episode is truncated).
+
+    ``penalty(L) = -factor * max(0, L - (L_max - L_buffer)) / L_buffer`` for ``[N]`` response lengths ``L``.
+    """
+    if not 0 < buffer_tokens <= max_new_tokens:
+        raise ValueError(f"overlong_buffer={buffer_tokens} must lie in [1, max_new_tokens={max_new_tokens}] (the env's "
+                         "max_new_tokens): lower it, or raise the env's max_new_tokens.")
+    over = (lengths.float() - (max_new_tokens - buffer_tokens)).clamp(min=0.0)
+    return -factor * over / buffer_tokens
 
 
 def rollout_metrics(rollout: Rollout, kl_coef: float) -> dict[str, float]:
@@ -167,6 +201,8 @@ def rollout_metrics(rollout: Rollout, kl_coef: float) -> dict[str, float]:
     }
     for name, values in rollout.reward_components.items():
         metrics[f"rollout/reward_{name}"] = float(np.nanmean(values))
+    if rollout.dynamic_sampling is not None:
+        metrics.update(rollout.dynamic_sampling.metrics())
     metrics["train/kl"] = rollout.kl
     metrics["train/kl_coef"] = kl_coef
     return metrics

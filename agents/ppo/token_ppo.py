@@ -6,9 +6,11 @@ sequence, a sequence-level buffer and a chunked vocabulary projection. The maths
 variable that holds it: ``docs/theory.md``. One iteration (``collect_rollout`` then ``train``)::
 
     1 rollout     env.num_envs episodes sampled together          agents.ppo.rollout.generate_episodes
+                  (dynamic sampling: until full of groups whose   agents.ppo.dynamic_sampling
+                  rewards differ)
     2 score       old log-probs, values, reference log-probs     agents.ppo.scoring.score_episodes
-    3 advantages  per-token rewards (task - beta KL), then GAE    agents.ppo.scoring.rewards_and_advantages
-                  or a GRPO / RLOO group baseline
+    3 advantages  per-token rewards (task - beta KL), then GAE,   agents.ppo.scoring.rewards_and_advantages
+                  a GRPO / RLOO group baseline or REINFORCE++
     4 update      n_epochs x minibatches: clipped surrogate +     agents.ppo.update.ppo_update
                   clipped value loss - entropy bonus
     5 controllers the iteration count, NLPO's lagged copy, the    TokenPPO._update_controllers
@@ -45,6 +47,7 @@ from agents.ppo.masking import LaggedMaskPolicy
 from agents.ppo.nonfinite import NonFiniteGuard
 from agents.ppo.rollout import Episodes, generate_episodes
 from agents.ppo.sb3_api import SB3Methods, callback_list
+from agents.ppo.dynamic_sampling import fill_informative_groups
 from agents.ppo.scoring import Rollout, rewards_and_advantages, rollout_metrics, score_episodes
 from agents.ppo.state import StateAttribute, TrainingState
 from agents.ppo.update import UpdateResult, ppo_update, update_metrics
@@ -93,7 +96,11 @@ class TokenPPO(SB3Methods):
         base_env = self.env.unwrapped
         self.num_envs = base_env.num_envs
         config.check_slots(self.num_envs, self.dist.world_size)
+        config.check_length_limit(base_env.max_new_tokens)
         self.dist.check(self.num_envs, base_env, config.nlpo_top_p)
+        if config.dynamic_sampling and self.dist.world_size > 1:
+            raise ValueError("dynamic_sampling runs on one process for now: under torchrun each rank would keep a "
+                             "different number of groups. Turn it off, or run on one process.")
         model = make_policy(policy, base_env, config.policy_kwargs, config.seed).to(self.device)
         # The model the run started from, when it is a directory: a LoRA run's saved PEFT adapter names it.
         self.base_model_path = str(policy) if isinstance(policy, (str, os.PathLike)) and policy != "default" else None
@@ -146,14 +153,30 @@ class TokenPPO(SB3Methods):
         every active slot), after ``self.num_timesteps`` grew by the number of slots that took a token."""
         self.policy.eval()
         start = time.perf_counter()
-        prompts = self._prompt_indices()
-        episodes = self._generate_rollout(prompts, callback)                                      # 1 rollout
-        if episodes is None:
-            return False
+        refill = None
+        if self.config.dynamic_sampling:  # 1 rollout(s) until full of groups whose rewards differ (DAPO)
+            sampled = fill_informative_groups(lambda: self._sample(callback), self.config.group_size,
+                                              self.num_envs // self.config.group_size,
+                                              self.config.dynamic_sampling_max_rollouts)
+            if sampled is None:
+                return False
+            episodes, prompts, refill = sampled
+        else:
+            sampled = self._sample(callback)                                                      # 1 rollout
+            if sampled is None:
+                return False
+            episodes, prompts = sampled
         generate_s = time.perf_counter() - start
         self.rollout = self.prepare_rollout(episodes, prompts)                                   # 2 + 3
         self.rollout.generate_s, self.rollout.rollout_s = generate_s, time.perf_counter() - start
+        self.rollout.dynamic_sampling = refill
         return True
+
+    def _sample(self, callback: Any) -> tuple[Episodes, np.ndarray] | None:
+        """One batch of ``num_envs`` episodes on freshly drawn prompts, and the prompts (``None``: stopped)."""
+        prompts = self._prompt_indices()
+        episodes = self._generate_rollout(prompts, callback)
+        return None if episodes is None else (episodes, prompts)
 
     def prepare_rollout(self, episodes: Episodes, prompts: np.ndarray) -> Rollout:
         """Steps 2 and 3 on sampled ``episodes`` (rows answering ``prompts``): the scored global rollout."""

@@ -90,15 +90,17 @@ def minibatches(buf: SequenceRolloutBuffer, batch_size: int, shuffle: torch.Gene
     for batch in buf.minibatches(batch_size, shuffle):
         rows_here = dist.shard(batch.indices)  # this rank's slice of the (global) minibatch
         micro_rows = rows_here.tensor_split(min(accumulation_steps, rows_here.numel()))
-        batch_tokens = batch.response_mask.sum().clamp(min=1)
+        # Over the tokens and the sequences in the loss (overlong_filter leaves truncated episodes out).
+        batch_tokens = batch.loss_mask.sum().clamp(min=1)
+        batch_sequences = batch.loss_mask.any(dim=1).sum().clamp(min=1)
         micro = []
         for i, rows in enumerate(micro_rows):
             part = buf.get(rows)
-            share = part.response_mask.sum() / batch_tokens
+            share = part.loss_mask.sum() / batch_tokens
             # A per-sequence mean (or a sum over sequences x T) of a micro-batch, weighted by its share of the
             # sequences, sums to the minibatch's: the token share would weigh its sequences by their lengths.
-            policy_share = share if loss_aggregation == "token_mean" else torch.tensor(
-                rows.numel() / batch.indices.numel(), device=share.device)
+            policy_share = share if loss_aggregation == "token_mean" else (
+                part.loss_mask.any(dim=1).sum() / batch_sequences).to(share.dtype)
             micro.append(MicroBatch(part, share, last=i == len(micro_rows) - 1, policy_share=policy_share))
         yield Minibatch(batch.indices, micro, max_new_tokens=buf.response_ids.shape[1])
 
@@ -171,16 +173,16 @@ def _accumulate_gradients(minibatch: Minibatch, stats: dict[str, list[float]], c
                 train_policy, b.input_ids, b.attention_mask, b.prompt_length, b.response_ids, b.response_mask,
                 sampler, autocast, entropy_grad=config.ent_coef != 0,  # at 0 the entropy is only logged: no backward
             )
-            pg_loss, pg_stats = clipped_policy_loss(logp, b.old_logp, b.advantages, b.response_mask, config.clip_range,
+            pg_loss, pg_stats = clipped_policy_loss(logp, b.old_logp, b.advantages, b.loss_mask, config.clip_range,
                                                     config.clip_range_high, config.loss_aggregation,
-                                                    minibatch.max_new_tokens)
-            ent = masked_mean(entropy, b.response_mask)  # logged as the mean entropy per token, whatever the loss's
+                                                    minibatch.max_new_tokens, config.importance_ratio)
+            ent = masked_mean(entropy, b.loss_mask)  # logged as the mean entropy per token, whatever the loss's
             ent_bonus = ent if config.loss_aggregation == "token_mean" else aggregate_loss(
-                entropy, b.response_mask, config.loss_aggregation, minibatch.max_new_tokens)
+                entropy, b.loss_mask, config.loss_aggregation, minibatch.max_new_tokens)
             policy_term = loss = pg_loss - config.ent_coef * ent_bonus
             v_loss = value_term = torch.zeros(())
             if config.uses_critic:
-                v_loss = clipped_value_loss(values, b.values, b.returns, b.response_mask, config.clip_range_vf)
+                v_loss = clipped_value_loss(values, b.values, b.returns, b.loss_mask, config.clip_range_vf)
                 value_term = config.vf_coef * v_loss
                 loss = loss + value_term
             problem = guard.check_loss(b.indices, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": ent, "loss": loss},

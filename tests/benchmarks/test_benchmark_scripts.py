@@ -125,6 +125,22 @@ def test_task_table_config_method_is_the_shipped_recipe_unchanged():
     assert method_options(config, "gae")["baseline"] == "gae" and "group_size" not in method_options(config, "gae")
 
 
+def test_task_table_methods_are_valid_token_ppo_configs():
+    """Every method row is a TokenPPOConfig on every shipped task (group methods keep the config's group size)."""
+    from agents.ppo.config import check_ppo_section
+    from benchmarks.task_table import ALL_TASKS, METHODS, method_options
+    from textgym.config import load_config
+
+    for task in ALL_TASKS:
+        config = load_config(task, [])
+        for method in METHODS:
+            ppo = check_ppo_section(method_options(config, method), seed=0, num_envs=config["num_envs"])
+            assert ppo.group_size == (1 if ppo.baseline in ("gae", "reinforce++") else
+                                      int(config["ppo"].get("group_size", 4))), (task, method)
+    dapo = method_options(load_config("arithmetic", []), "dapo")
+    assert dapo["dynamic_sampling"] and dapo["overlong_filter"] and dapo["clip_range_high"] == 0.28
+
+
 def test_gpu_check_dry_run_runs_every_stage_on_cpu(tmp_path):
     # The GPU check's code paths at tiny shapes on CPU (its numbers mean nothing): model directory, HF generate,
     # four TokenPPO configurations, the one-process torchrun (gloo here, NCCL on a GPU), the JSON and the table.

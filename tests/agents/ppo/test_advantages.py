@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from agents.ppo.advantages import compute_gae, explained_variance, group_advantages, masked_mean, whiten
+from agents.ppo.advantages import compute_gae, explained_variance, group_advantages, masked_mean, returns_to_go, whiten
 
 
 def naive_gae(rewards, values, lengths, gamma, lam):
@@ -104,3 +104,10 @@ def test_explained_variance():
     mask = torch.tensor([[1, 1, 1, 0]])
     assert explained_variance(y, y, mask) == pytest.approx(1.0)
     assert explained_variance(torch.zeros_like(y) + 2.0, y, mask) == pytest.approx(0.0)
+
+
+def test_returns_to_go_by_hand():
+    rewards = torch.tensor([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0]])  # row 1: one token, padding holds 9s
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]], dtype=torch.bool)
+    # gamma 0.5: G_2 = 3, G_1 = 2 + 0.5 * 3 = 3.5, G_0 = 1 + 0.5 * 3.5 = 2.75; row 1: 4.
+    torch.testing.assert_close(returns_to_go(rewards, mask, gamma=0.5), torch.tensor([[2.75, 3.5, 3.0], [4.0, 0.0, 0.0]]))

@@ -113,8 +113,30 @@ def test_loss_aggregation_is_validated_and_read_from_the_cli_section():
         check_ppo_section({"loss_aggregation": 1}, seed=0, num_envs=8)
 
 
+def test_importance_ratio_baselines_and_overlong_options_are_validated():
+    assert TokenPPOConfig().importance_ratio == "token" and not TokenPPOConfig().overlong_filter
+    with pytest.raises(ValueError, match=r"importance_ratio must be one of \('token', 'sequence'\), got 'seq'"):
+        TokenPPOConfig(importance_ratio="seq")
+    TokenPPOConfig(baseline="reinforce++")  # critic-free, no group needed
+    assert not TokenPPOConfig(baseline="reinforce++").uses_critic
+    with pytest.raises(ValueError, match="baseline='reinforce\\+\\+_baseline' compares completions of the same prompt: set group_size >= 2"):
+        TokenPPOConfig(baseline="reinforce++_baseline")
+    with pytest.raises(ValueError, match="scale_rewards='group' scales a group baseline's advantages.*'reinforce\\+\\+'"):
+        TokenPPOConfig(baseline="reinforce++", scale_rewards="group")
+    with pytest.raises(ValueError, match="overlong_buffer must be a positive integer or None, got 0"):
+        TokenPPOConfig(overlong_buffer=0)
+    with pytest.raises(ValueError, match="overlong_penalty must be a number >= 0, got -1"):
+        TokenPPOConfig(overlong_buffer=2, overlong_penalty=-1)
+    with pytest.raises(ValueError, match="overlong_buffer=5 is longer than the env's max_new_tokens=4.*overlong_buffer <= 4"):
+        TokenPPO(tiny_model(), ToyVectorEnv(), overlong_buffer=5, device="cpu")
+    with pytest.raises(ConfigError, match="In section 'ppo': importance_ratio must be one of"):
+        check_ppo_section({"importance_ratio": "tokens"}, seed=0, num_envs=8)
+    assert check_ppo_section({"overlong_buffer": 8, "overlong_filter": True}, seed=0, num_envs=8).overlong_buffer == 8
+
+
 def test_the_policy_gradient_options_round_trip_through_save_and_load(tmp_path):
-    options = {"clip_range_high": 0.28, "loss_aggregation": "constant", "scale_rewards": "batch"}
+    options = {"clip_range_high": 0.28, "loss_aggregation": "constant", "scale_rewards": "batch",
+               "importance_ratio": "sequence", "overlong_buffer": 2, "overlong_penalty": 0.5, "overlong_filter": True}
     algo = TokenPPO(tiny_model(), ToyVectorEnv(), baseline="grpo", group_size=2, seed=0, device="cpu", **options)
     algo.save(str(tmp_path / "run"))
     saved = json.loads((tmp_path / "run" / "token_ppo.json").read_text())["hyperparams"]

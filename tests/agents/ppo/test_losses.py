@@ -1,10 +1,11 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from agents.ppo.advantages import masked_mean
-from agents.ppo.losses import aggregate_loss, clipped_policy_loss, clipped_value_loss
+from agents.ppo.losses import aggregate_loss, clipped_policy_loss, clipped_value_loss, sequence_log_ratio
 
 
 def test_policy_loss_at_ratio_one_is_minus_mean_advantage():
@@ -136,3 +137,64 @@ def test_policy_loss_gradient_weights_each_token_by_its_aggregation(aggregation,
     loss.backward()
     torch.testing.assert_close(logp.grad, -adv * weights)
     assert stats["ratio_mean"] == 1.0  # the stats stay token means
+
+
+@pytest.mark.parametrize("aggregation,expected", [
+    ("token_mean", (1 + 2 + 3 + 4) / 4),
+    ("sequence_mean", (6 / 3 + 4 / 1) / 2),   # the empty row is not a sequence of the minibatch
+    ("constant", (1 + 2 + 3 + 4) / (2 * 5)),
+])
+def test_aggregate_loss_skips_rows_left_out_of_the_loss(aggregation, expected):
+    """A row whose mask is empty (overlong_filter) counts neither as tokens nor as a sequence."""
+    terms = torch.cat([TERMS, torch.tensor([[50.0, 50.0, 50.0]])])
+    mask = torch.cat([TERMS_MASK, torch.zeros(1, 3, dtype=torch.bool)])
+    assert aggregate_loss(terms, mask, aggregation, max_new_tokens=5).item() == pytest.approx(expected, abs=1e-6)
+
+
+def gspo_by_hand(logp, old_logp, adv_per_sequence, mask, eps_low, eps_high):
+    """GSPO's objective written directly: s_i = exp(mean_t(logp - old)), -mean_i min(s_i A_i, clip(s_i) A_i)."""
+    maskf = mask.float()
+    s = torch.exp(((logp - old_logp) * maskf).sum(1) / maskf.sum(1))
+    return -torch.min(s * adv_per_sequence, torch.clamp(s, 1 - eps_low, 1 + eps_high) * adv_per_sequence).mean()
+
+
+def test_sequence_ratio_is_gspo_in_value_and_gradient():
+    # Row 0: log-ratios 0.1, -0.3, 0.5 -> mean 0.1, s = e^0.1 = 1.105 (inside the clip, gradient flows);
+    # row 1: log-ratio 0.3 on its one token -> s = e^0.3 = 1.35 > 1.2 with A > 0: clipped, no gradient.
+    old = torch.zeros(2, 3)
+    logp = torch.tensor([[0.1, -0.3, 0.5], [0.3, 100.0, -math.inf]], requires_grad=True)  # padding: garbage
+    adv = torch.tensor([1.0, 2.0])
+    loss, stats = clipped_policy_loss(logp, old, adv[:, None].expand(2, 3), TERMS_MASK, 0.2, None, "sequence_mean",
+                                      importance_ratio="sequence")
+    assert loss.item() == pytest.approx(-(math.exp(0.1) * 1.0 + 1.2 * 2.0) / 2, abs=1e-6)
+    (grad,) = torch.autograd.grad(loss, logp)
+    # d/d logp_0t of -(1/2) s_0 A_0 = -(1/2) * s_0 / 3 * A_0 for each of row 0's tokens; nothing elsewhere.
+    torch.testing.assert_close(grad, torch.tensor([[-math.exp(0.1) / 6] * 3, [0.0, 0.0, 0.0]]))
+    # The same as GSPO written directly over the valid tokens.
+    ref_logp = torch.tensor([[0.1, -0.3, 0.5], [0.3, 0.0, 0.0]], requires_grad=True)
+    reference = gspo_by_hand(ref_logp, old, adv, TERMS_MASK, 0.2, 0.2)
+    (ref_grad,) = torch.autograd.grad(reference, ref_logp)
+    assert loss.item() == pytest.approx(reference.item(), abs=1e-6)
+    torch.testing.assert_close(grad, ref_grad * TERMS_MASK)
+    assert stats["clip_fraction"] == pytest.approx(1 / 4)  # row 1's one token; the stats stay per token
+    assert stats["approx_kl"] == pytest.approx(float(np.mean([math.expm1(x) - x for x in (0.1, -0.3, 0.5, 0.3)])), abs=1e-6)
+
+
+def test_sequence_ratio_of_a_token_outside_the_support_is_zero_not_nan():
+    logp = torch.tensor([[-math.inf, -0.5, -0.5]], requires_grad=True)
+    log_ratio = sequence_log_ratio(logp, torch.full((1, 3), -0.5), torch.ones(1, 3, dtype=torch.bool))
+    assert torch.isneginf(log_ratio).all()
+    loss, _ = clipped_policy_loss(logp, torch.full((1, 3), -0.5), torch.ones(1, 3), torch.ones(1, 3, dtype=torch.bool),
+                                  0.2, importance_ratio="sequence")
+    (grad,) = torch.autograd.grad(loss, logp)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+
+
+def test_token_ratio_is_unchanged_by_the_importance_ratio_argument():
+    logp = torch.tensor([[0.1, -0.3, 0.5], [0.3, 0.0, 0.0]])
+    adv = torch.tensor([[1.0, -2.0, 3.0], [4.0, 0.0, 0.0]])
+    a, _ = clipped_policy_loss(logp, torch.zeros(2, 3), adv, TERMS_MASK, 0.2)
+    b, _ = clipped_policy_loss(logp, torch.zeros(2, 3), adv, TERMS_MASK, 0.2, importance_ratio="token")
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="importance_ratio must be one of"):
+        clipped_policy_loss(logp, torch.zeros(2, 3), adv, TERMS_MASK, 0.2, importance_ratio="group")

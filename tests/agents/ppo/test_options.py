@@ -65,6 +65,20 @@ def test_per_token_rewards_kl_shaping_and_missing_eos_penalty():
     assert not buf.terminated.all()  # the penalty was exercised
 
 
+def test_overlong_filter_trains_on_terminated_episodes_only():
+    """With EOS masked out every episode is truncated: the filter leaves nothing to train on, so the weights stay
+    exactly as they were; without the filter the same rollout moves them."""
+    no_eos = [t for t in range(16) if t != 1]
+    filtered = make(env=ToyVectorEnv(num_envs=8, allowed=no_eos), overlong_filter=True)
+    before = [p.detach().clone() for p in filtered.policy.parameters()]
+    one_iteration(filtered)
+    assert not filtered.buffer.terminated.any() and not filtered.buffer.loss_mask.any()
+    assert all(torch.equal(a, b) for a, b in zip(before, filtered.policy.parameters()))
+    unfiltered = make(env=ToyVectorEnv(num_envs=8, allowed=no_eos))
+    one_iteration(unfiltered)
+    assert not all(torch.equal(a, b) for a, b in zip(before, unfiltered.policy.parameters()))
+
+
 def test_reference_starts_equal_and_kl_coef_zero_drops_it():
     algo = make(kl_coef=0.05)
     algo.collect_rollout()

@@ -78,3 +78,40 @@ def test_padding_carries_no_reward_and_no_kl(estimator):
     per_sequence = torch.tensor([0.5, -1.2]) if estimator == "k1" else None
     if per_sequence is not None:
         assert rollout_kl == pytest.approx(float(per_sequence.mean()))
+
+
+def test_overlong_penalty_ramps_over_the_last_tokens_before_the_limit():
+    # T = 3, buffer 2: the ramp starts after 1 token. A (2 tokens) is 1 into it: -0.5 x 1 / 2 = -0.25;
+    # B (3 tokens, the limit) is 2 into it: the whole -0.5, on top of the missing-EOS penalty.
+    buf, _ = rewards_and_advantages(episodes(), BETA, algo(overlong_buffer=2, overlong_penalty=0.5).config)
+    expected = torch.tensor([[-0.05, 1.0 - 0.25, 0.0], [0.1, 0.0, 0.5 + 0.02 - EOS_PENALTY - 0.5]])
+    torch.testing.assert_close(buf.token_rewards, expected)
+
+
+def test_overlong_filter_leaves_truncated_episodes_out_of_the_loss_and_the_whitening():
+    buf, _ = rewards_and_advantages(episodes(), BETA, algo(overlong_filter=True, normalize_advantage=True).config)
+    # B was truncated: no token of it is in the loss, and A's two advantages are whitened among themselves.
+    assert torch.equal(buf.loss_mask, torch.tensor([[True, True, False], [False, False, False]]))
+    assert (buf.advantages[1] == 0).all()
+    torch.testing.assert_close(buf.advantages[0, :2], torch.tensor([1.0, -1.0]) / 2 ** 0.5, atol=1e-4, rtol=0)
+    batch = buf.get(torch.tensor([0, 1]))
+    assert torch.equal(batch.loss_mask, buf.loss_mask) and torch.equal(batch.response_mask, MASK)
+    unfiltered, _ = rewards_and_advantages(episodes(), BETA, algo().config)
+    assert torch.equal(unfiltered.loss_mask, MASK)
+
+
+def test_reinforce_pp_gives_each_token_its_return_to_go():
+    buf, _ = rewards_and_advantages(episodes(), BETA, algo(baseline="reinforce++").config)
+    # Token rewards A [-0.05, 1.0], B [0.1, 0.0, 0.32] (as above), summed from each token to the end.
+    torch.testing.assert_close(buf.advantages, torch.tensor([[0.95, 1.0, 0.0], [0.42, 0.32, 0.32]]))
+    assert torch.count_nonzero(buf.returns) == 0  # no critic
+    whitened, _ = rewards_and_advantages(episodes(), BETA, algo(baseline="reinforce++", normalize_advantage=True).config)
+    valid = whitened.advantages[MASK]
+    assert valid.mean().abs() < 1e-6 and valid.std().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_reinforce_pp_baseline_subtracts_the_groups_mean_task_reward():
+    buf, _ = rewards_and_advantages(episodes(), BETA, algo(baseline="reinforce++_baseline", group_size=2).config)
+    # Task returns (env reward + missing-EOS penalty): A 1.0, B 0.5 - 0.2 = 0.3; their mean 0.65 comes off
+    # each last token, the KL shaping stays per token: A [-0.05, 0.35], B [0.1, 0.0, 0.32 - 0.65 = -0.33].
+    torch.testing.assert_close(buf.advantages, torch.tensor([[0.30, 0.35, 0.0], [-0.23, -0.33, -0.33]]))
