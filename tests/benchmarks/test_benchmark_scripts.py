@@ -81,9 +81,23 @@ def test_trl_grpo_runs_both_trainers(run_script):
     pytest.importorskip("trl")
     from benchmarks import trl_grpo
 
-    rows = table_rows(run_script(trl_grpo))
+    out = run_script(trl_grpo)
+    rows = table_rows(out)
     assert [row[0] for row in rows] == ["TokenPPO (baseline='grpo')", "TRL GRPOTrainer"]
-    assert all(re.fullmatch(r"\d+", row[1]) and int(row[1]) >= 1 for row in rows)
+    assert all(re.fullmatch(r"\d+", row[1]) and int(row[1]) == 2 for row in rows)  # --quick: 2 iterations each
+    assert "interleaved; load average" in out and "* TRL GRPOTrainer, seed 0" in out
+
+
+def test_trl_grpo_summary_pairs_the_time_ratios_by_seed():
+    from benchmarks.trl_grpo import TOKEN_PPO, TRL, summary_rows
+
+    # TokenPPO reaches 0.5 at 1 s and 4 s, TRL at 4 s and 5 s: per-seed ratios 0.25 and 0.8, median 0.53.
+    curves = {TOKEN_PPO: [[(1.0, 0.5), (2.0, 0.6)], [(2.0, 0.1), (4.0, 0.5)]],
+              TRL: [[(4.0, 0.5), (8.0, 0.7)], [(5.0, 0.5), (9.0, 0.4)]]}
+    ours, theirs = summary_rows(curves, threshold=0.5)
+    assert ours[2] == "2/2" and ours[5].startswith("1.00")
+    assert theirs[3] == "4.5 +- 0.71" and theirs[5] == "0.53 (0.25, 0.80)"
+    assert theirs[4] == f"{(0.6 + 0.45) / 2:.3g} +- {__import__('statistics').stdev([0.6, 0.45]):.2g}"
 
 
 def test_vowel_reward_scores_letters_only():
