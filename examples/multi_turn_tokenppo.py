@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-episodes", type=int, default=128, help="held-out test prompts")
     p.add_argument("--model-size", default="tiny", help="build_default_model size (tiny: 0.4M parameters)")
     p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
+    p.add_argument("--kl-coef", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--quick", action="store_true", help="tiny settings for a smoke test")
@@ -61,7 +63,7 @@ def main(argv=None) -> dict:
     sft_s = time.perf_counter() - start
     # RLOO over group_size conversations per prompt: no critic to fit, the KL keeps the warm start's format.
     algo = TokenPPO(model, env, learning_rate=args.learning_rate, n_epochs=2, batch_size=32, baseline="rloo",
-                    group_size=args.group_size, kl_coef=0.05, seed=args.seed, device="cpu")
+                    group_size=args.group_size, top_k=args.top_k, kl_coef=args.kl_coef, seed=args.seed, device="cpu")
 
     def rewards() -> tuple[float, float]:
         return tuple(algo.evaluate(test_env, num_episodes=args.eval_episodes, deterministic=d)["reward_mean"]

@@ -359,7 +359,7 @@ def generate_episodes(
                 if masker is not None:
                     masker.step(tokens, attention_mask, next_position)
             else:
-                block, block_mask = _env_block(obs, P, length, counts, tokens, attention_mask.device)
+                block, block_mask = _env_block(obs, P, length, counts, active, tokens, attention_mask.device)
                 attention_mask = torch.cat([attention_mask, block_mask], dim=1)
                 counts_t = torch.as_tensor(counts, device=attention_mask.device)
                 policy.extend(block, counts_t, attention_mask, next_position)
@@ -388,18 +388,19 @@ def generate_episodes(
     )
 
 
-def _env_block(obs: Any, P: int, length: np.ndarray, counts: np.ndarray, tokens: torch.Tensor,
+def _env_block(obs: Any, P: int, length: np.ndarray, counts: np.ndarray, active: np.ndarray, tokens: torch.Tensor,
                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """A multi-turn step's new tokens as a right-padded ``[N, W]`` block (slot ``i``: its ``counts[i]`` tokens
-    from response column ``length[i]`` of the observation; a finished slot: its last token) and the block's
-    attention-mask columns (1 on used tokens)."""
+    """A multi-turn step's new tokens as a right-padded ``[N, W]`` block (an active slot ``i``: its ``counts[i]``
+    tokens from response column ``length[i]`` of the observation; a slot that finished before this step: the token
+    it was given, as in the one-token step) and the block's attention-mask columns (1 on used tokens)."""
     ids = np.asarray(split_flat_observation(obs)["input_ids"])
     width = int(counts.max())
     block = np.zeros((len(counts), width), dtype=np.int64)
+    block[:, 0] = tokens.cpu().numpy()
     mask = np.arange(width)[None, :] < counts[:, None]
-    for i, (start, n) in enumerate(zip(length.tolist(), counts.tolist())):
+    for i in np.flatnonzero(active):  # a finished slot's row may sit at the budget: nothing to read there
+        start, n = int(length[i]), int(counts[i])
         block[i, :n] = ids[i, P + start : P + start + n]
-    block[:, 0] = tokens.cpu().numpy()  # a finished slot's row holds its last token, as in the one-token step
     return torch.from_numpy(block).to(device), torch.from_numpy(mask).long().to(device)
 
 
