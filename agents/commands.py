@@ -131,9 +131,13 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache:
     if sft_section.get("steps", 0) > 0:
         start = time.perf_counter()
         log(f"Supervised warm start: {sft_section['steps']} steps of cross-entropy on {config['env']}'s demonstrations")
+        # A multi-turn task's demonstrations are replayed through a single env of it (the agent's tokens trained).
+        multi_turn = getattr(getattr(base, "config", None), "multi_turn", None) is not None
+        replay_env = gym.make(config["env"], **config.get("env_kwargs", {})) if multi_turn else None
         supervised_warm_start(
             model, base.tokenizer, base.prompt_source, max_prompt_tokens=base.max_prompt_tokens,
-            max_new_tokens=base.max_new_tokens, seed=config.get("seed", 0), log=log, **sft_section,
+            max_new_tokens=base.max_new_tokens, seed=config.get("seed", 0), log=log, replay_env=replay_env,
+            **sft_section,
         )
         log(f"Supervised warm start: done in {time.perf_counter() - start:.0f} s")
         if not write_cache:

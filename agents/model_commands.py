@@ -38,17 +38,19 @@ def refuse_multi_turn_id(env_id: str, env_kwargs: dict[str, Any]) -> None:
 
 
 def refuse_multi_turn(env: Any) -> Any:
-    """``env``, unless it runs multi-turn episodes, which TokenPPO's rollout does not handle yet: it would neither
-    prefill the env's text into its cache nor keep it out of the loss. A clear error instead of a wrong run."""
+    """``env``, unless it runs multi-turn episodes: the commands' evaluation (perplexity and KL under the
+    reference, diversity) still scores whole conversations, env text included. TokenPPO itself trains them
+    (the Python API); a clear error here instead of wrong figures."""
     from textgym.config import ConfigError
 
     if getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None:
         spec = getattr(env.unwrapped, "spec", None) or getattr(env, "spec", None)
         name = getattr(spec, "id", None) or type(env.unwrapped).__name__
         raise ConfigError(
-            f"{name} is a multi-turn env (the env appends its own text after each agent turn), which the TokenPPO "
-            "commands (train, sft, eval, generate) do not support yet. Train it with stock SB3 PPO and "
-            "agents.policies.TransformerPolicy (README: Multi-turn episodes), or pick a single-turn id."
+            f"{name} is a multi-turn env (the env appends its own text after each agent turn), which the textgym "
+            "commands (train, sft, eval, generate) do not support yet. Train it from Python with "
+            "agents.ppo.TokenPPO (agents.ppo.sft.supervised_warm_start(..., replay_env=gym.make(id)) for its warm "
+            "start) or stock SB3 PPO with agents.policies.TransformerPolicy (README: Multi-turn episodes)."
         )
     return env
 

@@ -56,10 +56,14 @@ def compute_gae(
     ends inside the buffer: EOS terminates, the token limit truncates and the reward is given then, so there
     is nothing to bootstrap), and ``A_t = delta_t + gamma * lam * A_{t+1}``.
 
+    The valid tokens need not be a prefix of each row: in a multi-turn episode the env's tokens sit between the
+    policy's, and they are not time steps. The recursion then steps from one valid token to the next (``s_{t+1}``
+    is the state before the next token the policy wrote), as if the env's tokens were not there.
+
     Args:
         rewards: per-token rewards ``r_t`` ``[B, T]`` (KL penalty on every token plus the task reward on the last).
         values: critic values ``V(s_t)`` ``[B, T]`` of the state before token ``t``.
-        mask: 1 on generated tokens. Valid tokens must be a prefix of each row.
+        mask: 1 on the policy's tokens (a prefix of each row, or not: see above).
         gamma: discount (1.0: the task reward is about the whole text).
         gae_lambda: GAE ``lambda``.
 
@@ -68,6 +72,11 @@ def compute_gae(
     """
     if rewards.shape != values.shape or rewards.shape != mask.shape:
         raise ValueError(f"rewards, values and mask must share a shape, got {rewards.shape}, {values.shape}, {mask.shape}.")
+    valid = mask.bool()
+    if not (valid[:, 1:] <= valid[:, :-1]).all():  # not a prefix: pack each row's valid tokens to the front
+        order = torch.sort((~valid).to(torch.int8), dim=1, stable=True).indices
+        packed = compute_gae(rewards.gather(1, order), values.gather(1, order), valid.gather(1, order), gamma, gae_lambda)
+        return tuple(torch.zeros_like(x).scatter_(1, order, x) for x in packed)
     maskf = mask.to(values.dtype)
     values = values * maskf
     rewards = rewards * maskf

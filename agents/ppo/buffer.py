@@ -69,7 +69,12 @@ class SequenceRolloutBuffer:
         prompt_indices: ``[N]`` int64, which prompt of the env's prompt source each row answers.
         advantages, returns, token_rewards: ``[N, T]`` float32, filled by ``TokenPPO`` after the rollout.
         loss_mask: ``[N, T]`` bool, the tokens the losses are taken over, filled with the advantages:
-            ``response_mask``, less truncated episodes under ``overlong_filter`` (``None``: ``response_mask``).
+            the policy's tokens (``action_mask``), less truncated episodes under ``overlong_filter`` (``None``:
+            ``response_mask``).
+        agent_mask: ``[N, T]`` bool, True on the tokens the policy sampled when the env wrote tokens of its own
+            in between (multi-turn: a tool's output, a user's reply); ``None``: every response token is the
+            policy's. The env's tokens are context (the model reads them) but not actions: no log-prob ratio,
+            KL, advantage or loss term.
     """
 
     prompt_ids: torch.Tensor
@@ -86,6 +91,7 @@ class SequenceRolloutBuffer:
     returns: torch.Tensor | None = None
     token_rewards: torch.Tensor | None = None
     loss_mask: torch.Tensor | None = None
+    agent_mask: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n, t = self.response_ids.shape
@@ -104,9 +110,14 @@ class SequenceRolloutBuffer:
         return self.response_ids.shape[0]
 
     @property
+    def action_mask(self) -> torch.Tensor:
+        """``[N, T]`` bool: the tokens the policy sampled (``agent_mask``, else ``response_mask``)."""
+        return self.response_mask if self.agent_mask is None else self.agent_mask
+
+    @property
     def num_tokens(self) -> int:
-        """Generated tokens (env transitions) in the buffer."""
-        return int(self.response_mask.sum())
+        """Generated tokens (env transitions: the policy's tokens) in the buffer."""
+        return int(self.action_mask.sum())
 
     @property
     def response_lengths(self) -> torch.Tensor:

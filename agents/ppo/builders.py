@@ -26,19 +26,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
-def _single_turn(env: Any) -> Any:
-    """``env``, unless its episodes are multi-turn: TokenPPO's rollout neither prefills the env's own text into
-    the KV cache nor keeps it out of the loss yet, so such a run would train on the wrong tokens."""
-    if getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None:
-        spec = getattr(env.unwrapped, "spec", None) or getattr(env, "spec", None)
-        raise ValueError(
-            f"{getattr(spec, 'id', None) or 'this env'} is multi-turn (the env appends its own text after each agent "
-            "turn), which TokenPPO does not train yet. Use stock SB3 PPO with agents.TransformerPolicy, or a "
-            "single-turn id."
-        )
-    return env
-
-
 def make_env(env: Any, num_envs: int, env_kwargs: dict | None, warn: bool = True):
     """A textgym vector env in ``AutoresetMode.DISABLED`` from an id or an existing vector env."""
     import gymnasium as gym
@@ -50,8 +37,7 @@ def make_env(env: Any, num_envs: int, env_kwargs: dict | None, warn: bool = True
         if env not in gym.registry:
             known = ", ".join(sorted(k for k in gym.registry if k.startswith("textgym/")))
             raise ValueError(f"Unknown env id {env!r}. Registered textgym ids: {known}.")
-        return _single_turn(gym.make_vec(env, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED,
-                                         **(env_kwargs or {})))
+        return gym.make_vec(env, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, **(env_kwargs or {}))
     if not isinstance(env, gym.vector.VectorEnv):
         raise TypeError(
             f"env must be a textgym id or a textgym vector env (gym.make_vec(id, num_envs=N)), got {type(env).__name__}. "
@@ -61,7 +47,6 @@ def make_env(env: Any, num_envs: int, env_kwargs: dict | None, warn: bool = True
     missing = [a for a in ("tokenizer", "prompt_source", "max_prompt_tokens", "max_new_tokens") if not hasattr(base, a)]
     if missing:
         raise TypeError(f"TokenPPO needs a textgym vector env; {type(base).__name__} lacks {missing}.")
-    _single_turn(env)
     if getattr(base, "autoreset_mode", None) != AutoresetMode.DISABLED:
         if warn:
             warnings.warn(

@@ -196,6 +196,9 @@ class Episodes:
             sampling (0 on padding); ``None`` unless ``record_logprobs``.
         values: ``[N, T]`` float32 value of the state each token was sampled in (0 on padding); ``None`` unless
             ``record_logprobs``.
+        agent_mask: ``[N, T]`` bool, True on the tokens the policy sampled, where the env wrote tokens of its own
+            (a multi-turn env: a tool's output, a user's reply); ``None`` when every response token is the
+            policy's (``response_mask``).
     """
 
     prompt_ids: torch.Tensor
@@ -209,6 +212,7 @@ class Episodes:
     num_steps: int
     logp: torch.Tensor | None = None
     values: torch.Tensor | None = None
+    agent_mask: torch.Tensor | None = None
 
 
 class _CachedDecoder:
@@ -237,6 +241,31 @@ class _CachedDecoder:
         self.past = out.past_key_values
         self.hidden = out.hidden[:, -1]
         self.values = out.values[:, -1]
+
+    def extend(self, tokens: torch.Tensor, counts: torch.Tensor, attention_mask: torch.Tensor,
+               positions: torch.Tensor) -> None:
+        """Feed a block of up to ``W`` tokens per slot (a multi-turn step: the agent's token, then the env's).
+
+        Args:
+            tokens: ``[N, W]`` ids; slot ``i`` uses its first ``counts[i]`` (>= 1), the rest is padding.
+            counts: ``[N]`` tokens each slot adds.
+            attention_mask: ``[N, past + W]``, the block's columns 1 on each slot's used tokens only (a padded
+                column is never attended to, now or later).
+            positions: ``[N]`` the position id of each slot's first new token.
+        """
+        width = tokens.shape[1]
+        out = self.model(
+            input_ids=tokens,
+            attention_mask=attention_mask,
+            position_ids=positions[:, None] + torch.arange(width, device=tokens.device),
+            past_key_values=self.past,
+            use_cache=True,
+        )
+        self.past = out.past_key_values
+        last = (counts - 1).to(tokens.device)  # each slot's state after its last new token
+        rows = torch.arange(tokens.shape[0], device=tokens.device)
+        self.hidden = out.hidden[rows, last]
+        self.values = out.values[rows, last]
 
 
 @torch.no_grad()
@@ -288,42 +317,61 @@ def generate_episodes(
     with autocast():
         policy = _CachedDecoder(model, prompt_ids[:, first:], prompt_mask[:, first:])
         masker = _CachedDecoder(sampler.nlpo.model, prompt_ids[:, first:], prompt_mask[:, first:]) if sampler.nlpo is not None else None
-    env_rewards = np.zeros((num_slots, env.max_new_tokens), dtype=np.float32)
+    T = env.max_new_tokens
+    env_rewards = np.zeros((num_slots, T), dtype=np.float32)
     done = np.zeros(num_slots, dtype=bool)
     completions = [""] * num_slots
     components: dict[str, np.ndarray] = {}
     next_position = prompt_mask.sum(dim=1)  # position id of the next token of each slot
     attention_mask = prompt_mask[:, first:]
-    step_logp, step_values = [], []
+    # Response tokens so far per slot: the column the next agent token lands in. In a multi-turn env a step can
+    # add the env's tokens after the agent's (the observation grows by 1 + k), so columns and steps part ways.
+    length = np.zeros(num_slots, dtype=np.int64)
+    agent_mask = np.zeros((num_slots, T), dtype=bool)
+    logp = torch.zeros(num_slots, T) if record_logprobs else None
+    values = torch.zeros(num_slots, T) if record_logprobs else None
     step = 0
-    for step in range(env.max_new_tokens):
+    for step in range(T):
         mask_logits = sampler.nlpo.mask_logits(masker.hidden) if masker is not None else None
         logits = sampler.process(model_logits(model, policy.hidden), mask_logits)
         tokens = logits.argmax(dim=-1) if deterministic else sample_tokens(logits, generator=generator)
-        if record_logprobs:  # the distribution the token was just drawn from: the update's pi_old
-            step_logp.append(torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1))
-            step_values.append(policy.values.float())
         active = ~done
+        slots, columns = np.flatnonzero(active), length[active]
+        if record_logprobs:  # the distribution the token was just drawn from: the update's pi_old
+            logp[slots, columns] = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1).float().cpu()[slots]
+            values[slots, columns] = policy.values.float().cpu()[slots]
         obs, rewards, terminated, truncated, infos = env.step(tokens.cpu().numpy().astype(np.int64))
-        env_rewards[active, step] = rewards[active]
+        env_rewards[slots, columns] = rewards[active]  # on the agent's token, the one that ended the turn
+        agent_mask[slots, columns] = True
         _collect_infos(infos, completions, components, num_slots)
         done = np.asarray(terminated | truncated, dtype=bool)
         if on_step is not None and on_step(int(active.sum()), locals()) is False:
             return None
         if all_done(bool(done.all())) if all_done is not None else done.all():
             break
-        attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
+        # The agent's token, then whatever the env appended (0 tokens outside multi-turn turns).
+        grown = np.asarray(split_flat_observation(obs)["attention_mask"])[:, P:].sum(axis=1) - length
+        counts = np.where(active, grown, 1)  # a finished slot keeps stepping its last token (never read)
         with autocast():
-            policy.step(tokens, attention_mask, next_position)
-            if masker is not None:
-                masker.step(tokens, attention_mask, next_position)
-        next_position = next_position + 1
+            if (counts == 1).all():
+                attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
+                policy.step(tokens, attention_mask, next_position)
+                if masker is not None:
+                    masker.step(tokens, attention_mask, next_position)
+            else:
+                block, block_mask = _env_block(obs, P, length, counts, active, tokens, attention_mask.device)
+                attention_mask = torch.cat([attention_mask, block_mask], dim=1)
+                counts_t = torch.as_tensor(counts, device=attention_mask.device)
+                policy.extend(block, counts_t, attention_mask, next_position)
+                if masker is not None:
+                    masker.extend(block, counts_t, attention_mask, next_position)
+        next_position = next_position + torch.as_tensor(counts, device=next_position.device)
+        length = length + np.where(active, grown, 0)
     obs = split_flat_observation(obs)
     _, _, response_ids, response_mask = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
-    logp = values = None
     if record_logprobs:
-        # Step s produced response column s of every slot still active then; frozen slots' entries are padding.
-        logp, values = (_to_columns(rows, response_mask) for rows in (step_logp, step_values))
+        logp, values = logp * response_mask, values * response_mask
+    agent = torch.from_numpy(agent_mask) & response_mask
     return Episodes(
         prompt_ids=prompt_ids.cpu(),
         prompt_mask=prompt_mask.bool().cpu(),
@@ -336,7 +384,24 @@ def generate_episodes(
         num_steps=step + 1,
         logp=logp,
         values=values,
+        agent_mask=None if torch.equal(agent, response_mask) else agent,
     )
+
+
+def _env_block(obs: Any, P: int, length: np.ndarray, counts: np.ndarray, active: np.ndarray, tokens: torch.Tensor,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A multi-turn step's new tokens as a right-padded ``[N, W]`` block (an active slot ``i``: its ``counts[i]``
+    tokens from response column ``length[i]`` of the observation; a slot that finished before this step: the token
+    it was given, as in the one-token step) and the block's attention-mask columns (1 on used tokens)."""
+    ids = np.asarray(split_flat_observation(obs)["input_ids"])
+    width = int(counts.max())
+    block = np.zeros((len(counts), width), dtype=np.int64)
+    block[:, 0] = tokens.cpu().numpy()
+    mask = np.arange(width)[None, :] < counts[:, None]
+    for i in np.flatnonzero(active):  # a finished slot's row may sit at the budget: nothing to read there
+        start, n = int(length[i]), int(counts[i])
+        block[i, :n] = ids[i, P + start : P + start + n]
+    return torch.from_numpy(block).to(device), torch.from_numpy(mask).long().to(device)
 
 
 @torch.no_grad()
@@ -366,14 +431,6 @@ def next_tokens(model: nn.Module, sampler: LogitsProcessor, observation: dict, g
     tokens = logits.argmax(-1) if deterministic else sample_tokens(logits, generator=generator)
     actions = tokens.cpu().numpy().astype(np.int64)
     return actions[0] if single else actions
-
-
-def _to_columns(per_step: list[torch.Tensor], response_mask: torch.Tensor) -> torch.Tensor:
-    """``[N]`` tensors of each step -> ``[N, T]`` float32 on the CPU, 0 where ``response_mask`` is False."""
-    out = torch.zeros(response_mask.shape, dtype=torch.float32)
-    steps = torch.stack(per_step, dim=1).float().cpu()
-    out[:, : steps.shape[1]] = steps[:, : out.shape[1]]
-    return out * response_mask
 
 
 def model_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:

@@ -120,7 +120,7 @@ def score_episodes(
         prompt_ids=episodes.prompt_ids, prompt_mask=episodes.prompt_mask, response_ids=episodes.response_ids,
         response_mask=episodes.response_mask, env_rewards=episodes.env_rewards, old_logp=old_logp,
         ref_logp=ref_logp, values=values, terminated=episodes.terminated,
-        prompt_indices=torch.as_tensor(prompt_indices, dtype=torch.long),
+        prompt_indices=torch.as_tensor(prompt_indices, dtype=torch.long), agent_mask=episodes.agent_mask,
     )
 
 
@@ -137,9 +137,10 @@ def rewards_and_advantages(buf: SequenceRolloutBuffer, kl_coef: float, config: A
     Returns:
         ``(buffer with token_rewards / advantages / returns / loss_mask, mean per-sequence KL)``.
     """
-    mask = buf.response_mask
+    # The policy's tokens: every response token, or (multi-turn) those between the env's own text.
+    mask = buf.action_mask
     rows = torch.arange(buf.num_sequences)
-    last = (buf.response_lengths - 1).clamp(min=0)
+    last = last_action_column(mask)
     kl = kl_estimate(buf.old_logp, buf.ref_logp, config.kl_estimator) * mask
     rollout_kl = float((kl.sum(1)).mean())
     rewards = buf.env_rewards * mask - kl_coef * kl
@@ -173,6 +174,13 @@ def rewards_and_advantages(buf: SequenceRolloutBuffer, kl_coef: float, config: A
     scored = dataclasses.replace(buf, token_rewards=rewards, advantages=(advantages * loss_mask).float(),
                                  returns=returns.float(), loss_mask=loss_mask)
     return scored, rollout_kl
+
+
+def last_action_column(mask: torch.Tensor) -> torch.Tensor:
+    """``[N]`` each row's last True column of ``mask`` (0 for an empty row): where the episode's task reward and
+    length shaping sit (the last generated token; in a multi-turn episode the last token the policy wrote)."""
+    columns = torch.arange(mask.shape[1]).expand_as(mask)
+    return torch.where(mask.bool(), columns, torch.zeros_like(columns)).max(dim=1).values
 
 
 def overlong_penalty(lengths: torch.Tensor, max_new_tokens: int, buffer_tokens: int, factor: float) -> torch.Tensor:

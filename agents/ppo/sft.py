@@ -3,6 +3,10 @@
 RL from a randomly initialised model almost never samples a rewarded answer; a few hundred steps of
 supervised fine-tuning on the prompt records' ``completion`` field put the policy where PPO's exploration can
 find the reward (the usual SFT -> RL recipe). Only the completion tokens and the EOS are trained on.
+
+A multi-turn env's records carry their demonstration as ``agent_turns`` instead: each is replayed through the
+env (:func:`textgym.envs.text_actions.replay_turns`), so the model sees the conversation exactly as the env
+writes it, and only the agent's tokens are trained on (the env's text is context, as in TokenPPO's loss).
 """
 
 from __future__ import annotations
@@ -36,6 +40,33 @@ def encode_pairs(tokenizer: Any, records: Sequence[dict], max_prompt_tokens: int
     return tuple(torch.from_numpy(a) for a in (prompt_ids, prompt_mask, response_ids, response_mask))
 
 
+def encode_conversations(replay_env: Any, records: Sequence[dict]):
+    """Multi-turn demonstrations in TokenPPO's layout: each record's ``agent_turns`` played through
+    ``replay_env`` (a single token-level env of the task) on that record's prompt. Record ``i`` is played on the
+    env's prompt ``i``: ``records`` are the env's ``prompt_source`` or its first ``len(records)`` entries.
+
+    Returns ``(prompt_ids, prompt_mask, response_ids, response_mask, agent_mask)``: the response holds the whole
+    conversation after the prompt (agent and env tokens); ``agent_mask`` marks the agent's.
+    """
+    from textgym.envs.text_actions import TextActionEnv, replay_turns
+
+    missing = [i for i, r in enumerate(records) if "agent_turns" not in r]
+    if missing:
+        raise ValueError(f"A multi-turn warm start replays each record's 'agent_turns'; record {missing[0]} has none.")
+    source = replay_env.unwrapped.prompt_source
+    for i, record in enumerate(records):
+        if i >= len(source) or source[i]["prompt"] != record["prompt"]:
+            raise ValueError(f"Record {i} is not the replay env's prompt {i}: pass the env's prompt_source (or its "
+                             "first records, in order), from the same task and split as replay_env.")
+    P = replay_env.unwrapped.max_prompt_tokens
+    text_env = replay_env if isinstance(replay_env, TextActionEnv) else TextActionEnv(replay_env)  # built once: costly
+    rows = [replay_turns(text_env, list(r["agent_turns"]), i) for i, r in enumerate(records)]
+    ids = np.stack([r["input_ids"] for r in rows])
+    attention = np.stack([r["attention_mask"] for r in rows]).astype(bool)
+    agent = np.stack([r["agent_mask"] for r in rows]).astype(bool)
+    return tuple(torch.from_numpy(a) for a in (ids[:, :P], attention[:, :P], ids[:, P:], attention[:, P:], agent[:, P:]))
+
+
 def supervised_warm_start(
     model: nn.Module,
     tokenizer: Any,
@@ -49,6 +80,7 @@ def supervised_warm_start(
     seed: int = 0,
     log_every: int = 50,
     log: Callable[[str], None] | None = print,
+    replay_env: Any = None,
 ) -> list[float]:
     """Train ``model`` (an ``ActorCriticLM``) by maximum likelihood of ``completion`` given ``prompt``.
 
@@ -63,14 +95,21 @@ def supervised_warm_start(
         seed: RNG seed for batch sampling.
         log_every: report the mean loss every this many steps (0: never).
         log: where reports go (``None``: silent).
+        replay_env: for a multi-turn task, a single token-level env of it (``gym.make(id)``): the records'
+            ``agent_turns`` are replayed through it and only the agent's tokens are trained on.
 
     Returns:
-        The loss (mean negative log-likelihood per completion token) of every step.
+        The loss (mean negative log-likelihood per trained token) of every step.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}.")
     records = [records[i] for i in range(len(records))]
-    prompt_ids, prompt_mask, response_ids, response_mask = encode_pairs(tokenizer, records, max_prompt_tokens, max_new_tokens)
+    if replay_env is None:
+        prompt_ids, prompt_mask, response_ids, response_mask = encode_pairs(tokenizer, records, max_prompt_tokens,
+                                                                            max_new_tokens)
+        trained = response_mask
+    else:
+        prompt_ids, prompt_mask, response_ids, response_mask, trained = encode_conversations(replay_env, records)
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
     rng = np.random.default_rng(seed)
@@ -86,7 +125,8 @@ def supervised_warm_start(
             model, batch.input_ids.to(device), batch.attention_mask.to(device), batch.prompt_length,
             batch.response_ids.to(device), r_mask, sampler,
         )
-        loss = -(logp.sum() / r_mask.sum())
+        weights = trained[rows, : r_mask.shape[1]].to(device) & r_mask  # the agent's tokens (all, single-turn)
+        loss = -((logp * weights).sum() / weights.sum().clamp(min=1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

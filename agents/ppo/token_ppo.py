@@ -255,7 +255,7 @@ class TokenPPO(SB3Methods):
         metrics["train/early_stop"] = float(result.early_stop)
         if self.config.uses_critic:
             buf = rollout.buffer
-            metrics["train/explained_variance"] = explained_variance(buf.values, buf.returns, buf.response_mask)
+            metrics["train/explained_variance"] = explained_variance(buf.values, buf.returns, buf.action_mask)
         return self.dist.reduce_metrics(metrics)  # per-rank micro-batch means -> means over ranks
 
     def _describe_row(self, row: int) -> dict[str, Any]:

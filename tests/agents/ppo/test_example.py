@@ -24,3 +24,16 @@ def test_example_rejects_unknown_arguments():
     spec.loader.exec_module(module)
     with pytest.raises(SystemExit):
         module.parse_args(["--iterations", "x"])
+
+
+MULTI_TURN_EXAMPLE = EXAMPLE.with_name("multi_turn_tokenppo.py")
+
+
+@pytest.mark.parametrize("env_id", ["textgym/Calculator-v0", "textgym/GuessNumber-v0"])
+def test_multi_turn_example_quick(env_id, capsys):
+    spec = importlib.util.spec_from_file_location("multi_turn_tokenppo", MULTI_TURN_EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--quick", "--env", env_id, "--threads", "1"])
+    assert all(0.0 <= result[k] <= 1.0 or k == "ppo_s" for k in result)
+    assert f"{env_id} test reward: greedy" in capsys.readouterr().out

@@ -250,18 +250,3 @@ def test_policy_kwargs_take_the_keys_transformer_policy_takes():
     assert build({"model_config": {"size": "tiny", "n_layer": 1}}).config.n_layer == 1
     with pytest.raises(ValueError, match="size"):
         build({"size": "tiny", "model_config": {"size": "small"}})
-
-
-def test_a_multi_turn_env_is_refused_rather_than_trained_on_the_wrong_tokens():
-    import gymnasium as gym
-    from gymnasium.vector import AutoresetMode
-
-    from agents.models import build_default_model
-    from agents.ppo import TokenPPO
-
-    model = build_default_model(size="tiny")
-    with pytest.raises(ValueError, match="GuessNumber-v0 is multi-turn.*SB3"):
-        TokenPPO(model, "textgym/GuessNumber-v0", num_envs=2)
-    env = gym.make_vec("textgym/Calculator-v0", num_envs=2, autoreset_mode=AutoresetMode.DISABLED)
-    with pytest.raises(ValueError, match="multi-turn"):
-        TokenPPO(model, env)
