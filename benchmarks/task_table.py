@@ -60,17 +60,23 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 #: the baselines that compare a prompt's completions (the method keeps the config's group_size, else 4)
 GROUP_METHOD_BASELINES = ("grpo", "rloo", "reinforce++_baseline")
+#: the policy-gradient choices a method row sets: a task config's own values of these are dropped first, so that
+#: ``grpo`` on a task shipped with Dr. GRPO is GRPO (the other settings, learning rate, KL, sampling, stay the task's)
+METHOD_KEYS = ("baseline", "scale_rewards", "normalize_advantage", "loss_aggregation", "clip_range", "clip_range_high",
+               "importance_ratio", "dynamic_sampling", "dynamic_sampling_max_rollouts", "overlong_filter",
+               "overlong_buffer", "overlong_penalty")
 #: config overrides of ``--quick``: a smoke test of a table script, not a measurement
 QUICK_OVERRIDES = ("num_envs=8", "total_timesteps=64", "eval_episodes=8", "sft.steps=3", "model_size=tiny")
 ALL_TASKS = ("arithmetic", "sentiment", "keywords", "format", "qa", "dialogue", "summarize", "translate")
 
 
 def method_options(config: dict, method: str) -> dict[str, Any]:
-    """The config's ``ppo`` section with ``method``'s baseline (group size kept from the config, else 4);
-    ``"config"`` returns it unchanged."""
+    """The config's ``ppo`` section with ``method``'s recipe in place of the config's own :data:`METHOD_KEYS`
+    (group size kept from the config, else 4); ``"config"`` returns it unchanged."""
     ppo = dict(config.get("ppo", {}))
     if method == "config":
         return ppo
+    ppo = {k: v for k, v in ppo.items() if k not in METHOD_KEYS}
     ppo.update(METHODS[method])
     if ppo["baseline"] not in GROUP_METHOD_BASELINES:
         ppo.pop("group_size", None)

@@ -2,7 +2,8 @@
 sequence for the old log-probs, values and reference log-probs.
 
 Generation: the prompts of all ``N`` slots are prefilled once (one forward over ``[N, P]``); then each step
-feeds only the ``N`` newly sampled tokens with the cache, and sends them to the env as one ``step``. The env
+feeds only the ``N`` newly sampled tokens with the cache (``agents.ppo.decoder``; in a multi-turn env also the
+text the env appended, as one block), and sends them to the env as one ``step``. The env
 (``autoreset_mode=DISABLED``) freezes finished slots and scores every episode that finished on a step in one
 batched reward call.
 
@@ -29,6 +30,7 @@ from torch import nn
 from agents.distributions import process_logits, sample_tokens, token_logprobs_and_entropy
 from agents.models import position_ids_from_mask
 from agents.ppo.buffer import first_used_column, layout_to_sequences
+from agents.ppo.decoder import CachedDecoder, env_block
 from agents.ppo.masking import LaggedMaskPolicy
 from textgym.envs.core import split_flat_observation
 
@@ -215,59 +217,6 @@ class Episodes:
     agent_mask: torch.Tensor | None = None
 
 
-class _CachedDecoder:
-    """Prefill once, then one token per step through the model's KV cache."""
-
-    def __init__(self, model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor):
-        self.model = model
-        out = model(
-            input_ids=prompt_ids,
-            attention_mask=prompt_mask,
-            position_ids=position_ids_from_mask(prompt_mask),
-            use_cache=True,
-        )
-        self.past = out.past_key_values
-        self.hidden = out.hidden[:, -1]
-        self.values = out.values[:, -1]
-
-    def step(self, tokens: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> None:
-        out = self.model(
-            input_ids=tokens[:, None],
-            attention_mask=attention_mask,
-            position_ids=positions[:, None],
-            past_key_values=self.past,
-            use_cache=True,
-        )
-        self.past = out.past_key_values
-        self.hidden = out.hidden[:, -1]
-        self.values = out.values[:, -1]
-
-    def extend(self, tokens: torch.Tensor, counts: torch.Tensor, attention_mask: torch.Tensor,
-               positions: torch.Tensor) -> None:
-        """Feed a block of up to ``W`` tokens per slot (a multi-turn step: the agent's token, then the env's).
-
-        Args:
-            tokens: ``[N, W]`` ids; slot ``i`` uses its first ``counts[i]`` (>= 1), the rest is padding.
-            counts: ``[N]`` tokens each slot adds.
-            attention_mask: ``[N, past + W]``, the block's columns 1 on each slot's used tokens only (a padded
-                column is never attended to, now or later).
-            positions: ``[N]`` the position id of each slot's first new token.
-        """
-        width = tokens.shape[1]
-        out = self.model(
-            input_ids=tokens,
-            attention_mask=attention_mask,
-            position_ids=positions[:, None] + torch.arange(width, device=tokens.device),
-            past_key_values=self.past,
-            use_cache=True,
-        )
-        self.past = out.past_key_values
-        last = (counts - 1).to(tokens.device)  # each slot's state after its last new token
-        rows = torch.arange(tokens.shape[0], device=tokens.device)
-        self.hidden = out.hidden[rows, last]
-        self.values = out.values[rows, last]
-
-
 @torch.no_grad()
 def generate_episodes(
     model: nn.Module,
@@ -315,8 +264,8 @@ def generate_episodes(
     # The model never sees the columns that are padding in every slot (exact: positions come from the mask).
     first = first_used_column(prompt_mask)
     with autocast():
-        policy = _CachedDecoder(model, prompt_ids[:, first:], prompt_mask[:, first:])
-        masker = _CachedDecoder(sampler.nlpo.model, prompt_ids[:, first:], prompt_mask[:, first:]) if sampler.nlpo is not None else None
+        policy = CachedDecoder(model, prompt_ids[:, first:], prompt_mask[:, first:])
+        masker = CachedDecoder(sampler.nlpo.model, prompt_ids[:, first:], prompt_mask[:, first:]) if sampler.nlpo is not None else None
     T = env.max_new_tokens
     env_rewards = np.zeros((num_slots, T), dtype=np.float32)
     done = np.zeros(num_slots, dtype=bool)
@@ -359,7 +308,7 @@ def generate_episodes(
                 if masker is not None:
                     masker.step(tokens, attention_mask, next_position)
             else:
-                block, block_mask = _env_block(obs, P, length, counts, active, tokens, attention_mask.device)
+                block, block_mask = env_block(obs, P, length, counts, active, tokens, attention_mask.device)
                 attention_mask = torch.cat([attention_mask, block_mask], dim=1)
                 counts_t = torch.as_tensor(counts, device=attention_mask.device)
                 policy.extend(block, counts_t, attention_mask, next_position)
@@ -386,22 +335,6 @@ def generate_episodes(
         values=values,
         agent_mask=None if torch.equal(agent, response_mask) else agent,
     )
-
-
-def _env_block(obs: Any, P: int, length: np.ndarray, counts: np.ndarray, active: np.ndarray, tokens: torch.Tensor,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """A multi-turn step's new tokens as a right-padded ``[N, W]`` block (an active slot ``i``: its ``counts[i]``
-    tokens from response column ``length[i]`` of the observation; a slot that finished before this step: the token
-    it was given, as in the one-token step) and the block's attention-mask columns (1 on used tokens)."""
-    ids = np.asarray(split_flat_observation(obs)["input_ids"])
-    width = int(counts.max())
-    block = np.zeros((len(counts), width), dtype=np.int64)
-    block[:, 0] = tokens.cpu().numpy()
-    mask = np.arange(width)[None, :] < counts[:, None]
-    for i in np.flatnonzero(active):  # a finished slot's row may sit at the budget: nothing to read there
-        start, n = int(length[i]), int(counts[i])
-        block[i, :n] = ids[i, P + start : P + start + n]
-    return torch.from_numpy(block).to(device), torch.from_numpy(mask).long().to(device)
 
 
 @torch.no_grad()

@@ -153,6 +153,10 @@ def test_task_table_methods_are_valid_token_ppo_configs():
                                       int(config["ppo"].get("group_size", 4))), (task, method)
     dapo = method_options(load_config("arithmetic", []), "dapo")
     assert dapo["dynamic_sampling"] and dapo["overlong_filter"] and dapo["clip_range_high"] == 0.28
+    # Format ships Dr. GRPO: its grpo row is plain GRPO (the config's scaling and aggregation do not leak in)
+    grpo = method_options(load_config("format", []), "grpo")
+    assert "scale_rewards" not in grpo and "loss_aggregation" not in grpo and "normalize_advantage" not in grpo
+    assert grpo["learning_rate"] == load_config("format", [])["ppo"]["learning_rate"]
 
 
 def test_gpu_check_dry_run_runs_every_stage_on_cpu(tmp_path):
