@@ -277,8 +277,9 @@ def generate_episodes(
     # add the env's tokens after the agent's (the observation grows by 1 + k), so columns and steps part ways.
     length = np.zeros(num_slots, dtype=np.int64)
     agent_mask = np.zeros((num_slots, T), dtype=bool)
-    logp = torch.zeros(num_slots, T) if record_logprobs else None
-    values = torch.zeros(num_slots, T) if record_logprobs else None
+    # Kept on the model's device while sampling and moved to the CPU once at the end (no copy per step).
+    logp = torch.zeros(num_slots, T, device=device) if record_logprobs else None
+    values = torch.zeros(num_slots, T, device=device) if record_logprobs else None
     step = 0
     for step in range(T):
         mask_logits = sampler.nlpo.mask_logits(masker.hidden) if masker is not None else None
@@ -287,8 +288,9 @@ def generate_episodes(
         active = ~done
         slots, columns = np.flatnonzero(active), length[active]
         if record_logprobs:  # the distribution the token was just drawn from: the update's pi_old
-            logp[slots, columns] = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1).float().cpu()[slots]
-            values[slots, columns] = policy.values.float().cpu()[slots]
+            at = (torch.as_tensor(slots, device=device), torch.as_tensor(columns, device=device))
+            logp[at] = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1).float()[at[0]]
+            values[at] = policy.values.float()[at[0]]
         obs, rewards, terminated, truncated, infos = env.step(tokens.cpu().numpy().astype(np.int64))
         env_rewards[slots, columns] = rewards[active]  # on the agent's token, the one that ended the turn
         agent_mask[slots, columns] = True
@@ -319,7 +321,7 @@ def generate_episodes(
     obs = split_flat_observation(obs)
     _, _, response_ids, response_mask = layout_to_sequences(obs["input_ids"], obs["attention_mask"], P)
     if record_logprobs:
-        logp, values = logp * response_mask, values * response_mask
+        logp, values = logp.cpu() * response_mask, values.cpu() * response_mask
     agent = torch.from_numpy(agent_mask) & response_mask
     return Episodes(
         prompt_ids=prompt_ids.cpu(),

@@ -153,19 +153,16 @@ class TokenPPO(SB3Methods):
         every active slot), after ``self.num_timesteps`` grew by the number of slots that took a token."""
         self.policy.eval()
         start = time.perf_counter()
-        refill = None
         if self.config.dynamic_sampling:  # 1 rollout(s) until full of groups whose rewards differ (DAPO)
             sampled = fill_informative_groups(lambda: self._sample(callback), self.config.group_size,
                                               self.num_envs // self.config.group_size,
                                               self.config.dynamic_sampling_max_rollouts)
-            if sampled is None:
-                return False
-            episodes, prompts, refill = sampled
         else:
             sampled = self._sample(callback)                                                      # 1 rollout
-            if sampled is None:
-                return False
-            episodes, prompts = sampled
+            sampled = None if sampled is None else (*sampled, None)
+        if sampled is None:  # a callback stopped training
+            return False
+        episodes, prompts, refill = sampled
         generate_s = time.perf_counter() - start
         self.rollout = self.prepare_rollout(episodes, prompts)                                   # 2 + 3
         self.rollout.generate_s, self.rollout.rollout_s = generate_s, time.perf_counter() - start
