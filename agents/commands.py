@@ -47,7 +47,7 @@ from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
 from agents.ppo.write_errors import CheckpointWriteError, checkpoint_iteration, os_error_code
 from agents.model_commands import (  # noqa: F401 (evaluate, generate, sft: the CLI's handlers)
-    evaluate, generate, refuse_multi_turn, refuse_multi_turn_id, sample_generations, sft, tokenizer_kwargs,
+    evaluate, generate, is_multi_turn, sample_generations, sft, tokenizer_kwargs,
 )
 from agents.run_report import before_after_warnings, evaluate_greedy_and_sampled, print_before_after, print_samples
 from agents.run_directory import claim_for_new_run, finished_message, lock_run_directory
@@ -69,14 +69,14 @@ def cache_dir() -> Path:
 def make_train_env(config: dict[str, Any], split: str = "train"):
     """The vector env of a run: ``num_envs`` slots, autoreset disabled (one synchronised batch per rollout), the
     config's ``tokenizer`` (a local path; ``None``: the env's default)."""
-    return refuse_multi_turn(gym.make_vec(
+    return gym.make_vec(
         config["env"],
         num_envs=config.get("num_envs", 16),
         autoreset_mode=AutoresetMode.DISABLED,
         split=split,
         **tokenizer_kwargs(config),
         **config.get("env_kwargs", {}),
-    ))
+    )
 
 
 def _check_tokenizer(config: dict[str, Any]) -> None:
@@ -132,8 +132,7 @@ def warm_started_model(config: dict[str, Any], env: Any, log=print, write_cache:
         start = time.perf_counter()
         log(f"Supervised warm start: {sft_section['steps']} steps of cross-entropy on {config['env']}'s demonstrations")
         # A multi-turn task's demonstrations are replayed through a single env of it (the agent's tokens trained).
-        multi_turn = getattr(getattr(base, "config", None), "multi_turn", None) is not None
-        replay_env = gym.make(config["env"], **config.get("env_kwargs", {})) if multi_turn else None
+        replay_env = gym.make(config["env"], **config.get("env_kwargs", {})) if is_multi_turn(env) else None
         supervised_warm_start(
             model, base.tokenizer, base.prompt_source, max_prompt_tokens=base.max_prompt_tokens,
             max_new_tokens=base.max_new_tokens, seed=config.get("seed", 0), log=log, replay_env=replay_env,
@@ -197,7 +196,6 @@ def _train(args: argparse.Namespace, held: contextlib.ExitStack) -> dict[str, An
     from textgym.plotting import plot_training_curves
 
     config, name = resolve_train_config(args)
-    refuse_multi_turn_id(config["env"], config.get("env_kwargs", {}))  # before the run directory is written
     # Under torchrun every rank runs this function; rank 0 alone writes the run directory and prints.
     ppo_options = config.get("ppo", {})
     job = join_torchrun(ppo_options.get("distributed"), config.get("device", "auto"))

@@ -84,20 +84,25 @@ def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, determini
       of KL(pi || pi_ref) per completion, in nats, both distributions unprocessed by top-k/top-p). It is an
       unbiased estimate only for sampled completions; on greedy ones it is the log-ratio of those texts.
 
+    On a multi-turn env (episodes with an ``agent_mask``) every figure but the reward is the agent's alone: the text
+    metrics read the agent's turns (:func:`agent_turns_text`: the env's text left out, which would otherwise count
+    a tool's output as the policy's diversity) and perplexity and KL sum over the tokens the policy sampled.
+
     With ``keep_samples``, ``"samples"`` lists each episode's ``prompt_index``, ``completion`` and ``reward`` (for
     breakdowns by a record field, e.g. QA's question type).
     """
     order = np.arange(num_episodes) % len(env.unwrapped.prompt_source)
+    tokenizer = env.unwrapped.tokenizer
     rewards, completions, eos, nll, n_tokens, log_ratio = [], [], [], 0.0, 0, []
     with _eval_mode(algo.policy):
         for ep, keep in episodes_in_order(algo, env, num_episodes, deterministic):
             rewards.append((ep.env_rewards * ep.response_mask).sum(1)[:keep])
-            completions += ep.completions[:keep]
+            completions += ep.completions[:keep] if ep.agent_mask is None else agent_turns_text(ep, tokenizer)[:keep]
             eos.append(ep.terminated[:keep].float())
             if reference is not None:
                 nll_here, log_ratio_here = _reference_scores(algo.policy, reference, ep, keep)
                 nll -= nll_here
-                n_tokens += int(ep.response_mask[:keep].sum())
+                n_tokens += int(_policy_tokens(ep)[:keep].sum())
                 log_ratio.append(log_ratio_here)
     scores = torch.cat(rewards)
     result = {
@@ -118,9 +123,32 @@ def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, determini
     return result
 
 
+def _policy_tokens(ep: Any) -> torch.Tensor:
+    """``[N, T]`` bool: the response tokens the policy sampled (a multi-turn env's own tokens excluded)."""
+    return ep.response_mask if ep.agent_mask is None else ep.response_mask & ep.agent_mask
+
+
+def agent_turns_text(ep: Any, tokenizer: Any) -> list[str]:
+    """Each episode's agent turns as text, the env's text between them left out: every contiguous run of policy
+    tokens decoded on its own, the runs joined by a newline."""
+    texts = []
+    for ids, sampled in zip(ep.response_ids.tolist(), _policy_tokens(ep).tolist()):
+        turns, current = [], []
+        for token, mine in zip(ids, sampled):
+            if mine:
+                current.append(token)
+            elif current:
+                turns.append(current)
+                current = []
+        turns += [current] if current else []
+        texts.append("\n".join(tokenizer.decode(turn) for turn in turns))
+    return texts
+
+
+@torch.no_grad()
 def _reference_scores(policy: Any, reference: Any, ep: Any, keep: int) -> tuple[float, torch.Tensor]:
-    """``(sum of log pi_ref over the kept rows' tokens, [keep] per-completion log pi - log pi_ref)``, both
-    distributions unprocessed (a plain ``LogitsProcessor``)."""
+    """``(sum of log pi_ref over the kept rows' policy tokens, [keep] per-completion log pi - log pi_ref)``, both
+    distributions unprocessed (a plain ``LogitsProcessor``); a multi-turn env's tokens are context, not scored."""
     from agents.ppo.rollout import LogitsProcessor as processor, evaluate_sequences
 
     device = next(policy.parameters()).device  # episodes come back on the CPU
@@ -131,5 +159,5 @@ def _reference_scores(policy: Any, reference: Any, ep: Any, keep: int) -> tuple[
     P = ep.prompt_ids.shape[1]
     ref_logp, _, _ = evaluate_sequences(reference, ids, mask, P, response_ids, response_mask, processor(), checkpoint=False)
     policy_logp, _, _ = evaluate_sequences(policy, ids, mask, P, response_ids, response_mask, processor(), checkpoint=False)
-    ref_logp, policy_logp = (x.float().cpu() * ep.response_mask for x in (ref_logp, policy_logp))
+    ref_logp, policy_logp = (x.float().cpu() * _policy_tokens(ep) for x in (ref_logp, policy_logp))
     return float(ref_logp[:keep].sum()), (policy_logp - ref_logp).sum(1)[:keep]

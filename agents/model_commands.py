@@ -26,33 +26,9 @@ def tokenizer_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return {"tokenizer": config["tokenizer"]} if config.get("tokenizer") is not None else {}
 
 
-def refuse_multi_turn_id(env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """:func:`refuse_multi_turn` from an id and its kwargs alone, without building the env."""
-    from textgym.envs.tasks import TASKS
-
-    spec = gym.spec(env_id) if env_id in gym.registry else None
-    kwargs = {**(spec.kwargs if spec is not None else {}), **env_kwargs}
-    task = kwargs.get("task")
-    if kwargs.get("multi_turn") is not None or (isinstance(task, str) and task in TASKS and TASKS[task].multi_turn):
-        refuse_multi_turn(gym.make_vec(env_id, num_envs=1, **env_kwargs))
-
-
-def refuse_multi_turn(env: Any) -> Any:
-    """``env``, unless it runs multi-turn episodes: the commands' evaluation (perplexity and KL under the
-    reference, diversity) still scores whole conversations, env text included. TokenPPO itself trains them
-    (the Python API); a clear error here instead of wrong figures."""
-    from textgym.config import ConfigError
-
-    if getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None:
-        spec = getattr(env.unwrapped, "spec", None) or getattr(env, "spec", None)
-        name = getattr(spec, "id", None) or type(env.unwrapped).__name__
-        raise ConfigError(
-            f"{name} is a multi-turn env (the env appends its own text after each agent turn), which the textgym "
-            "commands (train, sft, eval, generate) do not support yet. Train it from Python with "
-            "agents.ppo.TokenPPO (agents.ppo.sft.supervised_warm_start(..., replay_env=gym.make(id)) for its warm "
-            "start) or stock SB3 PPO with agents.policies.TransformerPolicy (README: Multi-turn episodes)."
-        )
-    return env
+def is_multi_turn(env: Any) -> bool:
+    """Whether ``env`` (single or vector) runs multi-turn episodes (the env appends its own text between turns)."""
+    return getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None
 
 
 def sample_generations(algo: TokenPPO, env: Any, prompt_indices: np.ndarray, deterministic: bool = False) -> list[dict]:
@@ -68,8 +44,9 @@ def sample_generations(algo: TokenPPO, env: Any, prompt_indices: np.ndarray, det
 
 def sft(args: argparse.Namespace) -> dict[str, Any]:
     """``textgym sft``: supervised warm start on a task's demonstrations or a text file; saves a HF model dir."""
-    env = refuse_multi_turn(gym.make_vec(args.env, num_envs=1, autoreset_mode=AutoresetMode.DISABLED))
+    env = gym.make_vec(args.env, num_envs=1, autoreset_mode=AutoresetMode.DISABLED)
     base = env.unwrapped
+    replay_env = None
     if args.text_file:
         path = Path(args.text_file)
         if not path.is_file():
@@ -81,11 +58,13 @@ def sft(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"textgym sft: {path} has no line with at least two words to learn from.")
     else:
         records = base.prompt_source
+        # A multi-turn task's demonstrations are replayed through a single env of it (the agent's tokens trained).
+        replay_env = gym.make(args.env) if is_multi_turn(env) else None
     model = build_default_model(tokenizer=base.tokenizer, seed=args.seed) if args.model == "default" else ActorCriticLM.from_pretrained(args.model)
     options = {k: v for k in ("steps", "learning_rate", "batch_size") if (v := getattr(args, k)) is not None}
     losses = supervised_warm_start(
         model, base.tokenizer, records, max_prompt_tokens=base.max_prompt_tokens, max_new_tokens=base.max_new_tokens,
-        seed=args.seed, **options,
+        seed=args.seed, replay_env=replay_env, **options,
     )
     model.save_pretrained(args.output_dir, tokenizer=base.tokenizer)
     window = max(1, len(losses) // 10)
@@ -111,8 +90,7 @@ def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, sp
         env_kwargs.update(prompts=prompts, reward=lambda prompts, completions, **kw: [0.0] * len(completions))
     if max_new_tokens is not None:
         env_kwargs["max_new_tokens"] = max_new_tokens
-    env = refuse_multi_turn(gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split,
-                                         **env_kwargs))
+    env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split, **env_kwargs)
     model = ActorCriticLM.from_pretrained(path)
     # A run is evaluated with the sampling settings it trained with (its top-k / top-p / temperature).
     sampling = {k: v for k, v in config.get("ppo", {}).items() if k in ("temperature", "top_k", "top_p")}

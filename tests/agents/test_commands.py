@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agents.cli import main
@@ -300,11 +301,18 @@ def test_the_warm_start_cache_key_changes_with_the_demonstrations():
     assert len({_records_fingerprint(r) for r in (records, new_demo, new_prompt)}) == 3
 
 
-@pytest.mark.parametrize("command", [["train", *TINY, "env=textgym/Calculator-v0"], ["sft", "--env", "textgym/GuessNumber-v0"]])
-def test_the_tokenppo_commands_refuse_multi_turn_envs_with_a_clear_error(command, tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        main([*command, "--output-dir", str(tmp_path / "out"), *(["--no-progress"] if command[0] == "train" else [])])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "is a multi-turn env" in err and "do not support yet" in err and "TransformerPolicy" in err
-    assert not (tmp_path / "out").exists()  # refused before anything was written
+def test_train_eval_and_sft_run_on_a_multi_turn_id(tmp_path, capsys):
+    """The commands take a multi-turn id: the warm start replays its demonstrations through the env, TokenPPO
+    trains, and ``textgym eval`` scores the agent's turns (the calculator's results are the env's text)."""
+    run = tmp_path / "calc"
+    main(["train", *TINY, "env=textgym/Calculator-v0", "--output-dir", str(run), "--no-progress"])
+    summary = json.loads((run / "samples.json").read_text())["summary"]
+    assert summary["timesteps"] >= 200 and (run / "final/policy/config.json").is_file()
+    assert "Test reward" in capsys.readouterr().out
+    main(["eval", str(run), "--episodes", "8", "--greedy"])
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{") :])
+    assert np.isfinite(result["perplexity_under_reference"]) and result["num_episodes"] == 8
+    main(["sft", "--env", "textgym/GuessNumber-v0", "--output-dir", str(tmp_path / "sft"), "--steps", "2",
+          "--batch-size", "4"])
+    assert (tmp_path / "sft" / "config.json").is_file()
