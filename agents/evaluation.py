@@ -86,18 +86,24 @@ def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, determini
 
     On a multi-turn env (episodes with an ``agent_mask``) every figure but the reward is the agent's alone: the text
     metrics read the agent's turns (:func:`agent_turns_text`: the env's text left out, which would otherwise count
-    a tool's output as the policy's diversity) and perplexity and KL sum over the tokens the policy sampled.
+    a tool's output as the policy's diversity) and perplexity and KL sum over the tokens the policy sampled;
+    ``agent_turns_mean`` is the mean number of agent turns per episode (Calculator: 1 + tool calls; GuessNumber:
+    the guesses).
 
     With ``keep_samples``, ``"samples"`` lists each episode's ``prompt_index``, ``completion`` and ``reward`` (for
     breakdowns by a record field, e.g. QA's question type).
     """
     order = np.arange(num_episodes) % len(env.unwrapped.prompt_source)
     tokenizer = env.unwrapped.tokenizer
-    rewards, completions, eos, nll, n_tokens, log_ratio = [], [], [], 0.0, 0, []
+    rewards, completions, eos, nll, n_tokens, log_ratio, turn_counts = [], [], [], 0.0, 0, [], []
     with _eval_mode(algo.policy):
         for ep, keep in episodes_in_order(algo, env, num_episodes, deterministic):
             rewards.append((ep.env_rewards * ep.response_mask).sum(1)[:keep])
-            completions += ep.completions[:keep] if ep.agent_mask is None else agent_turns_text(ep, tokenizer)[:keep]
+            if ep.agent_mask is None:
+                completions += ep.completions[:keep]
+            else:
+                completions += agent_turns_text(ep, tokenizer)[:keep]
+                turn_counts += [len(turns) for turns in agent_turns(ep)[:keep]]
             eos.append(ep.terminated[:keep].float())
             if reference is not None:
                 nll_here, log_ratio_here = _reference_scores(algo.policy, reference, ep, keep)
@@ -112,6 +118,8 @@ def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, determini
         "num_episodes": int(num_episodes),
         **text_metrics(completions),
     }
+    if turn_counts:
+        result["agent_turns_mean"] = float(np.mean(turn_counts))
     if reference is not None and n_tokens:
         result["perplexity_under_reference"] = float(np.exp(nll / n_tokens))
         result["kl_to_reference"] = float(torch.cat(log_ratio).mean())
@@ -128,10 +136,10 @@ def _policy_tokens(ep: Any) -> torch.Tensor:
     return ep.response_mask if ep.agent_mask is None else ep.response_mask & ep.agent_mask
 
 
-def agent_turns_text(ep: Any, tokenizer: Any) -> list[str]:
-    """Each episode's agent turns as text, the env's text between them left out: every contiguous run of policy
-    tokens decoded on its own, the runs joined by a newline."""
-    texts = []
+def agent_turns(ep: Any) -> list[list[list[int]]]:
+    """Each episode's agent turns as token ids: the contiguous runs of policy tokens (the env's text between them
+    left out)."""
+    episodes = []
     for ids, sampled in zip(ep.response_ids.tolist(), _policy_tokens(ep).tolist()):
         turns, current = [], []
         for token, mine in zip(ids, sampled):
@@ -140,9 +148,14 @@ def agent_turns_text(ep: Any, tokenizer: Any) -> list[str]:
             elif current:
                 turns.append(current)
                 current = []
-        turns += [current] if current else []
-        texts.append("\n".join(tokenizer.decode(turn) for turn in turns))
-    return texts
+        episodes.append(turns + [current] if current else turns)
+    return episodes
+
+
+def agent_turns_text(ep: Any, tokenizer: Any) -> list[str]:
+    """Each episode's agent turns as text, the env's text between them left out: each turn decoded on its own, the
+    turns joined by a newline."""
+    return ["\n".join(tokenizer.decode(turn) for turn in turns) for turns in agent_turns(ep)]
 
 
 @torch.no_grad()

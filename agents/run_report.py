@@ -44,6 +44,7 @@ SUMMARY_ROWS = (
     ("eos_rate", "EOS rate", "{:.2f}"),
     ("perplexity_under_reference", "perplexity under the reference", "{:.2f}"),
     ("kl_to_reference", "KL to the reference (nats/completion)", "{:.2f}"),
+    ("agent_turns_mean", "agent turns per episode", "{:.2f}"),  # multi-turn envs only
 )
 
 
@@ -63,6 +64,8 @@ def print_before_after(before: dict[str, dict], after: dict[str, dict], warnings
         return "-" if value is None else fmt.format(int(value) if fmt == "{:d}" else value)
 
     for key, label, fmt in SUMMARY_ROWS:
+        if all(key not in (side.get(mode) or {}) for mode in ("greedy", "sampled") for side in (before, after)):
+            continue  # a figure this env does not have (agent turns on a single-turn env)
         table.add_row(label, *(cell(side.get(mode), key, fmt) for mode in ("greedy", "sampled") for side in (before, after)))
     console = Console()
     console.print(table)

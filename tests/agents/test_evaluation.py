@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from agents.evaluation import _reference_scores, agent_turns_text, evaluate_policy_text
+from agents.evaluation import _reference_scores, agent_turns, agent_turns_text, evaluate_policy_text
 from agents.models import build_default_model
 from tests.agents.ppo.test_multi_turn import make_algo, make_env
 
@@ -34,6 +34,10 @@ def test_agent_turns_text_leaves_the_envs_text_out(episodes):
         assert texts[i].count("\n") >= 1  # two agent turns at least, one line each
         for turn in texts[i].split("\n"):
             assert turn.strip() in ep.completions[i]
+    # one agent turn per run of policy tokens: as many as the env's text breaks the response into, plus one
+    for turns, sampled in zip(agent_turns(ep), (ep.response_mask & ep.agent_mask).tolist()):
+        starts = sum(1 for t, mine in enumerate(sampled) if mine and (t == 0 or not sampled[t - 1]))
+        assert len(turns) == starts
 
 
 def test_perplexity_and_kl_to_the_reference_count_the_policys_tokens_only(episodes):
@@ -54,4 +58,6 @@ def test_evaluate_policy_text_reads_the_agents_turns(episodes):
     result = evaluate_policy_text(algo, env, env.num_envs, reference=build_default_model(size="tiny", seed=1),
                                   keep_samples=True)
     assert all(ENV_TEXT not in s["completion"] for s in result["samples"])
+    # the test task ends after 3 turns; the env's text separates them
+    assert 1 < result["agent_turns_mean"] <= 3
     assert np.isfinite(result["perplexity_under_reference"]) and np.isfinite(result["kl_to_reference"])
