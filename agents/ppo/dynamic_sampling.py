@@ -75,6 +75,7 @@ def select_rows(episodes: Episodes, rows: torch.Tensor) -> Episodes:
         reward_components={k: v[index] for k, v in episodes.reward_components.items()},
         logp=None if episodes.logp is None else episodes.logp[rows],
         values=None if episodes.values is None else episodes.values[rows],
+        agent_mask=None if episodes.agent_mask is None else episodes.agent_mask[rows],
     )
 
 
@@ -91,7 +92,7 @@ def concatenate(parts: list[Episodes]) -> Episodes:
     return replace(
         first,
         **{name: cat(name) for name in ("prompt_ids", "prompt_mask", "response_ids", "response_mask", "env_rewards",
-                                        "terminated", "logp", "values")},
+                                        "terminated", "logp", "values", "agent_mask")},
         completions=[c for p in parts for c in p.completions],
         reward_components={k: np.concatenate([p.reward_components.get(k, np.full(len(p.completions), np.nan))
                                               for p in parts]) for k in names},

@@ -51,6 +51,16 @@ def test_select_and_concatenate_keep_every_field_row_for_row():
     np.testing.assert_array_equal(both.reward_components["other"], [np.nan, np.nan, 9.0, 7.0])
 
 
+def test_select_and_concatenate_keep_a_multi_turn_agent_mask_row_for_row():
+    from dataclasses import replace
+
+    a = replace(fake_episodes([0.0, 1.0], 0), agent_mask=torch.tensor([[True, False], [False, False]]))
+    b = replace(fake_episodes([2.0, 3.0, 4.0], 10), agent_mask=torch.tensor([[True, True], [False, True], [True, False]]))
+    both = concatenate([a, select_rows(b, torch.tensor([2, 0]))])
+    assert both.agent_mask.tolist() == [[True, False], [False, False], [True, False], [True, True]]
+    assert concatenate([fake_episodes([0.0], 0), fake_episodes([1.0], 5)]).agent_mask is None  # single-turn
+
+
 def test_refill_keeps_the_first_informative_groups_in_sampling_order():
     # G = 2, target 2 groups. Rollout 1: only its 2nd group differs; rollout 2: both do, the first one fills.
     sample = sampler_of([1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0])
