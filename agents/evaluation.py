@@ -25,6 +25,11 @@ class TextAgent(Protocol):
     def generate(self, env: Any, prompt_indices: np.ndarray, deterministic: bool = False) -> Any: ...
 
 
+def is_multi_turn(env: Any) -> bool:
+    """Whether ``env`` (single or vector) runs multi-turn episodes (the env appends its own text between turns)."""
+    return getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None
+
+
 @contextlib.contextmanager
 def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
     was_training = model.training
@@ -84,7 +89,7 @@ def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, determini
       of KL(pi || pi_ref) per completion, in nats, both distributions unprocessed by top-k/top-p). It is an
       unbiased estimate only for sampled completions; on greedy ones it is the log-ratio of those texts.
 
-    On a multi-turn env (episodes with an ``agent_mask``) every figure but the reward is the agent's alone: the text
+    On a multi-turn env every figure but the reward is the agent's alone: the text
     metrics read the agent's turns (:func:`agent_turns_text`: the env's text left out, which would otherwise count
     a tool's output as the policy's diversity) and perplexity and KL sum over the tokens the policy sampled;
     ``agent_turns_mean`` is the mean number of agent turns per episode (Calculator: 1 + tool calls; GuessNumber:
@@ -94,12 +99,12 @@ def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, determini
     breakdowns by a record field, e.g. QA's question type).
     """
     order = np.arange(num_episodes) % len(env.unwrapped.prompt_source)
-    tokenizer = env.unwrapped.tokenizer
+    tokenizer, multi_turn = env.unwrapped.tokenizer, is_multi_turn(env)
     rewards, completions, eos, nll, n_tokens, log_ratio, turn_counts = [], [], [], 0.0, 0, [], []
     with _eval_mode(algo.policy):
         for ep, keep in episodes_in_order(algo, env, num_episodes, deterministic):
             rewards.append((ep.env_rewards * ep.response_mask).sum(1)[:keep])
-            if ep.agent_mask is None:
+            if not multi_turn:
                 completions += ep.completions[:keep]
             else:
                 completions += agent_turns_text(ep, tokenizer)[:keep]

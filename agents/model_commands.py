@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
+from agents.evaluation import is_multi_turn
 from agents.models import ActorCriticLM, build_default_model
 from agents.ppo import TokenPPO
 from agents.ppo.sft import supervised_warm_start
@@ -24,11 +25,6 @@ from textgym.evaluation import diversity_warnings, is_collapsed
 def tokenizer_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     """The ``gym.make_vec`` argument for a config's top-level ``tokenizer`` (none when it names none)."""
     return {"tokenizer": config["tokenizer"]} if config.get("tokenizer") is not None else {}
-
-
-def is_multi_turn(env: Any) -> bool:
-    """Whether ``env`` (single or vector) runs multi-turn episodes (the env appends its own text between turns)."""
-    return getattr(getattr(env.unwrapped, "config", None), "multi_turn", None) is not None
 
 
 def sample_generations(algo: TokenPPO, env: Any, prompt_indices: np.ndarray, deterministic: bool = False) -> list[dict]:
@@ -91,6 +87,11 @@ def _load_for_inference(model_or_run: str, env_id: str | None, num_envs: int, sp
     if max_new_tokens is not None:
         env_kwargs["max_new_tokens"] = max_new_tokens
     env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, split=split, **env_kwargs)
+    if prompts is not None and is_multi_turn(env):
+        raise UsageError(
+            f"{env_id} is a multi-turn env: its turns read each record's own fields (a question's answer, a hidden "
+            "number), which a bare --prompt does not have. Leave out the prompts to complete the env's test prompts."
+        )
     model = ActorCriticLM.from_pretrained(path)
     # A run is evaluated with the sampling settings it trained with (its top-k / top-p / temperature).
     sampling = {k: v for k, v in config.get("ppo", {}).items() if k in ("temperature", "top_k", "top_p")}

@@ -313,6 +313,12 @@ def test_train_eval_and_sft_run_on_a_multi_turn_id(tmp_path, capsys):
     out = capsys.readouterr().out
     result = json.loads(out[out.index("{") :])
     assert np.isfinite(result["perplexity_under_reference"]) and result["num_episodes"] == 8
+    assert result["agent_turns_mean"] >= 1
+    main(["generate", str(run), "--num", "2"])  # the env's test prompts: "Q: ... A:[<the conversation>]"
+    assert capsys.readouterr().out.count("[") >= 2
+    with pytest.raises(SystemExit) as refused:  # a bare prompt has no answer for the calculator task to check
+        main(["generate", str(run), "Q: 3 * 4 = ? A:"])
+    assert refused.value.code == 2 and "multi-turn env" in capsys.readouterr().err
     main(["sft", "--env", "textgym/GuessNumber-v0", "--output-dir", str(tmp_path / "sft"), "--steps", "2",
           "--batch-size", "4"])
     assert (tmp_path / "sft" / "config.json").is_file()
