@@ -107,8 +107,9 @@ def evaluate_policy_text(algo: TextAgent, env: Any, num_episodes: int, determini
             if not multi_turn:
                 completions += ep.completions[:keep]
             else:
-                completions += agent_turns_text(ep, tokenizer)[:keep]
-                turn_counts += [len(turns) for turns in agent_turns(ep)[:keep]]
+                turns = agent_turns(ep)[:keep]
+                completions += [_turns_text(t, tokenizer) for t in turns]
+                turn_counts += [len(t) for t in turns]
             eos.append(ep.terminated[:keep].float())
             if reference is not None:
                 nll_here, log_ratio_here = _reference_scores(algo.policy, reference, ep, keep)
@@ -160,7 +161,11 @@ def agent_turns(ep: Any) -> list[list[list[int]]]:
 def agent_turns_text(ep: Any, tokenizer: Any) -> list[str]:
     """Each episode's agent turns as text, the env's text between them left out: each turn decoded on its own, the
     turns joined by a newline."""
-    return ["\n".join(tokenizer.decode(turn) for turn in turns) for turns in agent_turns(ep)]
+    return [_turns_text(turns, tokenizer) for turns in agent_turns(ep)]
+
+
+def _turns_text(turns: list[list[int]], tokenizer: Any) -> str:
+    return "\n".join(tokenizer.decode(turn) for turn in turns)
 
 
 @torch.no_grad()
