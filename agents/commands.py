@@ -38,6 +38,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 import textgym  # noqa: F401  (registers the ids)
+from agents.evaluation import is_multi_turn
 from agents.models import ActorCriticLM, build_default_model
 from agents.ppo import TokenPPO
 from agents.ppo.checkpoint import STATE_JSON
@@ -47,7 +48,7 @@ from agents.ppo.interrupt import TrainingInterrupted
 from agents.ppo.sft import supervised_warm_start
 from agents.ppo.write_errors import CheckpointWriteError, checkpoint_iteration, os_error_code
 from agents.model_commands import (  # noqa: F401 (evaluate, generate, sft: the CLI's handlers)
-    evaluate, generate, is_multi_turn, sample_generations, sft, tokenizer_kwargs,
+    evaluate, generate, sample_generations, sft, tokenizer_kwargs,
 )
 from agents.run_report import before_after_warnings, evaluate_greedy_and_sampled, print_before_after, print_samples
 from agents.run_directory import claim_for_new_run, finished_message, lock_run_directory
